@@ -1,0 +1,568 @@
+"""``DistilledClassifier``: a fitted classifier distilled into a neural net."""
+
+# Authors: The skdistill developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import copy
+import inspect
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from scipy.special import softmax
+from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
+from skorch.callbacks import EarlyStopping
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from .losses import DistillationLoss, pack_targets
+from .student import (
+    MLP,
+    HoldoutSplit,
+    Standardize,
+    StudentModule,
+    TensorBatchIterator,
+    TensorDataset,
+    predict_logits,
+)
+from .teachers import (
+    as_teacher_list,
+    check_teacher_list,
+    fit_teachers,
+    is_fitted,
+    teacher_classes,
+    teacher_logits,
+)
+
+__all__ = ["DistilledClassifier"]
+
+#: With ``early_stopping="auto"``, early stopping is on from this many
+#: training rows (as in HistGradientBoostingClassifier).
+AUTO_EARLY_STOPPING_MIN_SAMPLES = 10_000
+
+
+class DistilledClassifier(ClassifierMixin, BaseEstimator):
+    """A neural network trained to behave like a fitted classifier.
+
+    The teacher's outputs on the training rows are turned into soft
+    targets at a temperature (Hinton, Vinyals & Dean, 2015) and a small
+    network, the student, is fitted to them with skorch, optionally mixed
+    with the hard labels ``y``. The objective per row is::
+
+        alpha * T**2 * KL(p_T || q_T) + (1 - alpha) * CE(y, q_1)
+
+    with ``p_T`` and ``q_T`` the teacher's and the student's softmax at
+    temperature ``T``; KL is summed over classes and averaged over rows.
+    The student carries its own input standardisation, so it takes the
+    same raw X as the teacher.
+
+    Parameters
+    ----------
+    teacher : classifier or list of classifiers
+        A fitted classifier with ``classes_`` and ``predict_proba`` or
+        ``decision_function`` (an estimator, a Pipeline, a
+        ``FrozenEstimator``, a skorch classifier), used as is and never
+        modified; or an unfitted one, fitted on a clone on ``(X, y)``; or a
+        list of them, an ensemble whose probabilities are averaged (they
+        must agree on ``classes_``). ``clone`` keeps a fitted teacher
+        fitted and shared, so ``GridSearchCV`` never refits it.
+    temperature : float, default=4.0
+        Temperature ``T > 0`` of the soft targets (``loss="kl"`` only).
+    alpha : float, default=0.9
+        Weight in ``[0, 1]`` of the soft-target term; ``1 - alpha`` weighs
+        the hard labels. Rows without a label (``y=None``) learn from the
+        teacher alone.
+    loss : {"kl", "logit_mse"}, default="kl"
+        The soft term: temperature-scaled KL divergence, or the squared
+        error between row-centred student and teacher logits (Bucila et al.
+        2006; Ba & Caruana 2014), for which ``temperature`` does not apply.
+    student : None, nn.Module class or instance, or skorch.NeuralNet, default=None
+        ``None`` builds a multilayer perceptron from ``hidden_layer_sizes``.
+        A ``torch.nn.Module`` class is instantiated with ``n_features`` and
+        ``n_classes`` keyword arguments when its ``__init__`` takes them; an
+        instance is copied and trained from its current weights. Either
+        maps ``(batch, n_features)`` to ``(batch, n_classes)`` logits. An
+        unfitted ``skorch.NeuralNet`` keeps its own settings (optimizer,
+        lr, epochs, batch size, callbacks, split, device), which then take
+        the place of this estimator's training parameters; only its
+        criterion is replaced by the distillation loss. Its parameters are
+        reachable as ``student__<name>``.
+    hidden_layer_sizes : tuple of int, default=(256, 256)
+        Hidden layer widths of the default student.
+    max_epochs : int, default=100
+        Passes over the training rows.
+    batch_size : int, default=256
+        Rows per gradient step.
+    lr : float, default=1e-3
+        Learning rate of the Adam optimizer.
+    early_stopping : "auto" or bool, default="auto"
+        Stop when the distillation loss on a held-out share of the rows
+        has not improved for ``n_iter_no_change`` epochs, and keep the best
+        weights. ``"auto"`` turns it on from 10,000 training rows.
+    validation_fraction : float, default=0.1
+        Share of the rows held out for early stopping.
+    n_iter_no_change : int, default=10
+        Patience of early stopping, in epochs.
+    proba_floor : "auto" or float, default="auto"
+        Replaces the exact zero probabilities of a teacher (a forest where
+        no tree voted for a class) before taking logs. ``"auto"``: half the
+        smallest positive probability the teacher gave on the rows.
+        Positive probabilities are never changed.
+    memory : str, joblib.Memory or None, default=None
+        Caches the teacher's outputs on disk, so that a search over
+        temperature and alpha computes them once per fold.
+    device : str, default="cpu"
+        Torch device of the student: ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
+        or ``"auto"`` (CUDA when available).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the student's initial weights, the batch order and the
+        early-stopping split. Torch's global generator is left as it was.
+    verbose : int, default=0
+        Print skorch's per-epoch log when positive.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The teacher's classes, including any absent from ``y``.
+    teacher_ : estimator or list of estimators
+        The fitted teacher(s) used: the user's own object when it was
+        fitted, else the fitted clone.
+    student_ : skorch.NeuralNet
+        The fitted student, with its ``module_`` and ``history``.
+    n_iter_ : int
+        Epochs the student was trained for.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    sklearn.frozen.FrozenEstimator : Keeps a fitted estimator fitted through clone.
+
+    References
+    ----------
+    .. [1] G. Hinton, O. Vinyals and J. Dean, "Distilling the Knowledge in a
+       Neural Network", 2015.
+    .. [2] C. Bucila, R. Caruana and A. Niculescu-Mizil, "Model Compression",
+       KDD 2006.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.ensemble import RandomForestClassifier
+    >>> from skdistill import DistilledClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> forest = RandomForestClassifier(n_estimators=50, random_state=0).fit(X, y)
+    >>> student = DistilledClassifier(forest, max_epochs=30, random_state=0).fit(X, y)
+    >>> student.predict_proba(X[:2]).shape
+    (2, 3)
+    >>> bool(student.score(X, y) > 0.9)
+    True
+    """
+
+    _parameter_constraints = {
+        "teacher": "no_validation",
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "alpha": [Interval(Real, 0, 1, closed="both")],
+        "loss": [StrOptions({"kl", "logit_mse"})],
+        "student": "no_validation",
+        "hidden_layer_sizes": ["array-like"],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "early_stopping": [StrOptions({"auto"}), "boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "proba_floor": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="neither")],
+        "memory": [None, str, HasMethods(["cache"])],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        teacher,
+        *,
+        temperature=4.0,
+        alpha=0.9,
+        loss="kl",
+        student=None,
+        hidden_layer_sizes=(256, 256),
+        max_epochs=100,
+        batch_size=256,
+        lr=1e-3,
+        early_stopping="auto",
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        proba_floor="auto",
+        memory=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.teacher = teacher
+        self.temperature = temperature
+        self.alpha = alpha
+        self.loss = loss
+        self.student = student
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.proba_floor = proba_floor
+        self.memory = memory
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_clone__(self):
+        # scikit-learn's clone would return an unfitted copy of a fitted
+        # teacher; a fitted teacher is kept and shared instead, as
+        # FrozenEstimator does, so that GridSearchCV never refits it.
+        params = self.get_params(deep=False)
+        teacher = params.pop("teacher")
+        params = {name: clone(value, safe=False) for name, value in params.items()}
+        params["teacher"] = _clone_teacher(teacher)
+        return type(self)(**params)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        try:
+            teachers = as_teacher_list(self.teacher)
+            tags.target_tags.required = not (teachers and all(map(is_fitted, teachers)))
+        except Exception:  # an invalid teacher is reported by fit, not by tags
+            tags.target_tags.required = True
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit the student to the teacher's soft targets (and to y, if given).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows. The teacher sees them exactly as given (a
+            DataFrame stays a DataFrame).
+        y : array-like of shape (n_samples,), default=None
+            Hard labels, a subset of the teacher's classes. With None the
+            student learns from the teacher alone (the teacher must then be
+            fitted).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights, for both loss terms (and for fitting an unfitted
+            teacher that accepts them).
+
+        Returns
+        -------
+        self : DistilledClassifier
+            The fitted estimator.
+        """
+        teachers = check_teacher_list(self.teacher)
+        self._check_training_params()
+        X_teacher = X
+        X, y = self._validate_training_data(X, y, teachers)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+            if not sample_weight.sum() > 0:
+                raise ValueError("sample_weight sums to zero; at least one row needs weight.")
+        if not _is_indexable(X_teacher):
+            X_teacher = X
+
+        teachers = fit_teachers(teachers, X_teacher, y, sample_weight)
+        self.classes_ = teacher_classes(teachers)
+        _check_teacher_n_features(teachers, X.shape[1])
+        label_indices = None if y is None else _label_indices(y, self.classes_)
+        logits = teacher_logits(
+            teachers, X_teacher, proba_floor=self.proba_floor, memory=self.memory
+        )
+        _check_teacher_logits(logits, len(X), len(self.classes_))
+
+        if sample_weight is not None:
+            # Mean 1 keeps the loss on the scale of unweighted training, so
+            # the learning rate means the same with or without weights.
+            sample_weight = sample_weight / sample_weight.mean()
+        targets = pack_targets(logits, label_indices, sample_weight)
+
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        device = _resolve_device(self.device)
+        with _seeded_torch(seed, device):
+            net = self._build_student(X, len(self.classes_), sample_weight, seed, device)
+            net.fit(X, targets)
+
+        self.teacher_ = teachers[0] if not isinstance(self.teacher, (list, tuple)) else teachers
+        self.student_ = net
+        self.n_iter_ = len(net.history)
+        return self
+
+    def decision_function(self, X):
+        """The student's logits.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Logits; for two classes, as scikit-learn's convention, the
+            logit of the second class minus that of the first.
+        """
+        logits = self._student_logits(X)
+        if len(self.classes_) == 2:
+            return logits[:, 1] - logits[:, 0]
+        return logits
+
+    def predict_proba(self, X):
+        """Class probabilities of the student (softmax at temperature 1).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
+        return softmax(self._student_logits(X).astype(np.float64), axis=1)
+
+    def predict(self, X):
+        """Most probable class according to the student.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        return self.classes_[np.argmax(self._student_logits(X), axis=1)]
+
+    def _student_logits(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        X = _as_float32(X)
+        return predict_logits(self.student_.module_, X, self.student_.device)
+
+    def _check_training_params(self):
+        if not np.isfinite(self.temperature):
+            raise ValueError(f"temperature must be finite; got {self.temperature!r}.")
+        sizes = np.asarray(self.hidden_layer_sizes)
+        if sizes.ndim != 1 or not all(
+            isinstance(size, Integral) and size >= 1 for size in self.hidden_layer_sizes
+        ):
+            raise ValueError(
+                "hidden_layer_sizes must be a tuple of positive integers; got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        _check_student_param(self.student)
+
+    def _validate_training_data(self, X, y, teachers):
+        check_params = dict(dtype=[np.float32, np.float64])
+        if y is None:
+            if not all(map(is_fitted, teachers)):
+                raise ValueError(
+                    f"{type(self).__name__} requires y to be passed, but the target "
+                    "y is None: the teacher is not fitted. Pass y, or a fitted teacher."
+                )
+            X = validate_data(self, X, **check_params)
+        else:
+            X, y = validate_data(self, X, y, **check_params)
+            check_classification_targets(y)
+        return _as_float32(X), y
+
+    def _early_stopping_on(self, n_samples):
+        if self.early_stopping == "auto":
+            return n_samples >= AUTO_EARLY_STOPPING_MIN_SAMPLES
+        return bool(self.early_stopping) and n_samples >= 2
+
+    def _build_student(self, X, n_classes, sample_weight, seed, device):
+        """An unfitted skorch net around the student body and its standardisation."""
+        standardize = Standardize.from_data(X, sample_weight)
+        criterion = dict(
+            criterion=DistillationLoss,
+            criterion__temperature=float(self.temperature),
+            criterion__alpha=float(self.alpha),
+            criterion__loss=self.loss,
+        )
+        n_features = X.shape[1]
+        if isinstance(self.student, NeuralNet):
+            return _adapt_user_net(self.student, standardize, n_features, n_classes, criterion)
+
+        if self.student is None:
+            body = MLP(n_features, n_classes, tuple(self.hidden_layer_sizes))
+        else:
+            body = _make_body(self.student, {}, n_features, n_classes)
+        if self._early_stopping_on(len(X)):
+            train_split = HoldoutSplit(self.validation_fraction, random_state=seed)
+            callbacks = [
+                EarlyStopping(
+                    monitor="valid_loss", patience=self.n_iter_no_change, load_best=True
+                )
+            ]
+        else:
+            train_split, callbacks = None, None
+        return NeuralNet(
+            module=StudentModule(standardize, body),
+            optimizer=torch.optim.Adam,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            dataset=TensorDataset,
+            dataset__device=device,
+            iterator_train=TensorBatchIterator,
+            iterator_train__shuffle=True,
+            iterator_valid=TensorBatchIterator,
+            train_split=train_split,
+            callbacks=callbacks,
+            device=device,
+            verbose=self.verbose,
+            **criterion,
+        )
+
+
+def _clone_teacher(teacher):
+    """Keep fitted teachers (shared), clone unfitted ones, element-wise for a list."""
+    if isinstance(teacher, (list, tuple)):
+        return type(teacher)(_clone_teacher(estimator) for estimator in teacher)
+    if is_fitted(teacher):
+        return teacher
+    return clone(teacher, safe=False)
+
+
+def _is_indexable(X):
+    return hasattr(X, "iloc") or isinstance(X, np.ndarray)
+
+
+def _as_float32(X):
+    X32 = np.ascontiguousarray(X, dtype=np.float32)
+    if not np.isfinite(X32).all():
+        raise ValueError(
+            "X has values too large for float32 (beyond ±3.4e38), which the "
+            "student computes in."
+        )
+    return X32
+
+
+def _check_teacher_n_features(teachers, n_features):
+    for estimator in teachers:
+        expected = getattr(estimator, "n_features_in_", None)
+        if expected is not None and expected != n_features:
+            raise ValueError(
+                f"X has {n_features} features, but the teacher "
+                f"{type(estimator).__name__} was fitted with {expected} features."
+            )
+
+
+def _label_indices(y, classes):
+    """Index of each label of y in the teacher's classes; clear error for unknown ones."""
+    labels, inverse = np.unique(y, return_inverse=True)
+    position = {label: index for index, label in enumerate(classes.tolist())}
+    unknown = [label for label in labels.tolist() if label not in position]
+    if unknown:
+        raise ValueError(
+            f"y contains labels the teacher does not know: {unknown[:10]}. "
+            f"The teacher's classes_ are {classes.tolist()[:50]}."
+        )
+    return np.array([position[label] for label in labels.tolist()])[inverse.ravel()]
+
+
+def _check_teacher_logits(logits, n_samples, n_classes):
+    if logits.shape != (n_samples, n_classes):
+        raise ValueError(
+            f"The teacher's outputs have shape {logits.shape}, expected "
+            f"({n_samples}, {n_classes}) from its classes_."
+        )
+    if not np.isfinite(logits).all():
+        raise ValueError("The teacher's outputs contain NaN or infinity on the training rows.")
+
+
+def _resolve_device(device):
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError) as error:
+        raise ValueError(
+            f"device={device!r} is not a torch device; use 'cpu', 'cuda', "
+            "'cuda:N' or 'auto'."
+        ) from error
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available on this machine.")
+    return device
+
+
+class _seeded_torch:
+    """Seed torch's generators for one fit, restoring them afterwards."""
+
+    def __init__(self, seed, device):
+        self.seed = seed
+        cuda = torch.device(device).type == "cuda"
+        index = torch.device(device).index
+        self.devices = [index if index is not None else torch.cuda.current_device()] if cuda else []
+
+    def __enter__(self):
+        self._fork = torch.random.fork_rng(devices=self.devices)
+        self._fork.__enter__()
+        torch.manual_seed(self.seed)
+
+    def __exit__(self, *exc_info):
+        return self._fork.__exit__(*exc_info)
+
+
+def _check_student_param(student):
+    if student is None or isinstance(student, torch.nn.Module):
+        return
+    if isinstance(student, type) and issubclass(student, torch.nn.Module):
+        return
+    if isinstance(student, (NeuralNetClassifier, NeuralNetRegressor)):
+        raise TypeError(
+            f"student is a skorch {type(student).__name__}, whose hard-label "
+            "machinery (NLLLoss, stratified split, predict returning indices) "
+            "fights soft targets; pass a skorch.NeuralNet with the same module."
+        )
+    if isinstance(student, NeuralNet):
+        if getattr(student, "initialized_", False):
+            raise ValueError("student must be an unfitted skorch.NeuralNet; it is initialized.")
+        return
+    raise TypeError(
+        "student must be None, a torch.nn.Module class or instance, or an unfitted "
+        f"skorch.NeuralNet; got {type(student).__name__}."
+    )
+
+
+def _make_body(module, kwargs, n_features, n_classes):
+    """A fresh body module from a class (instantiated) or an instance (copied)."""
+    if isinstance(module, torch.nn.Module):
+        return copy.deepcopy(module)
+    accepted = inspect.signature(module).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
+    sizes = {"n_features": n_features, "n_classes": n_classes}
+    for name, value in sizes.items():
+        if (name in accepted or takes_any) and name not in kwargs:
+            kwargs = {**kwargs, name: value}
+    return module(**kwargs)
+
+
+def _adapt_user_net(net, standardize, n_features, n_classes, criterion):
+    """A copy of the user's unfitted NeuralNet, with our module wrapper and loss."""
+    params = clone(net).get_params(deep=False)
+    module_kwargs = {
+        name[len("module__") :]: params.pop(name)
+        for name in list(params)
+        if name.startswith("module__")
+    }
+    for name in [name for name in params if name.startswith("criterion__")]:
+        del params[name]
+    body = _make_body(params["module"], module_kwargs, n_features, n_classes)
+    params.update(criterion, module=StudentModule(standardize, body))
+    return type(net)(**params)

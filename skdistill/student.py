@@ -1,0 +1,304 @@
+"""The student network: its modules, and a tensor data pipeline for skorch.
+
+skorch's default pipeline (a ``Dataset`` indexed row by row and a
+``DataLoader`` collating rows) costs more than the small networks a
+distillation student uses. :class:`TensorDataset` converts the data to
+tensors once per fit and :class:`TensorBatchIterator` slices whole batches
+out of them, which is what a hand-written PyTorch loop does.
+"""
+
+# Authors: The skdistill developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "MLP",
+    "Standardize",
+    "StudentModule",
+    "TensorBatchIterator",
+    "TensorDataset",
+    "HoldoutSplit",
+    "predict_logits",
+]
+
+#: Rows per forward pass at prediction time. Every pass sees exactly this
+#: many rows (the last chunk is padded), because a float32 matrix product
+#: can round a row differently depending on how many rows come with it;
+#: fixed-size chunks make a row's prediction independent of the batch.
+PREDICT_CHUNK_SIZE = 1024
+
+#: A feature's scale is at least this share of its range, so that a nearly
+#: constant feature (a rare binary flag, an image's border pixel) is not
+#: blown up by a tiny standard deviation.
+MIN_SCALE_OF_RANGE = 0.1
+
+
+class Standardize(nn.Module):
+    """Centre and scale the inputs with statistics fitted on training rows.
+
+    The statistics are buffers: they are saved with the module and moved
+    to its device with it, so the student takes raw features.
+
+    Parameters
+    ----------
+    mean : array-like of shape (n_features,)
+    scale : array-like of shape (n_features,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from skdistill.student import Standardize
+    >>> layer = Standardize.from_data(np.array([[0.0, 5.0], [2.0, 5.0]]))
+    >>> layer(torch.tensor([[1.0, 5.0]]))
+    tensor([[0., 0.]])
+    """
+
+    def __init__(self, mean, scale):
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(np.asarray(mean), dtype=torch.float32))
+        self.register_buffer("scale", torch.as_tensor(np.asarray(scale), dtype=torch.float32))
+
+    @classmethod
+    def from_data(cls, X, sample_weight=None):
+        """Fit the statistics on X (float64 sums, so large values do not overflow).
+
+        The scale is the standard deviation, but at least
+        ``MIN_SCALE_OF_RANGE`` times the feature's range, and 1 for a
+        constant feature.
+        """
+        X = np.asarray(X, dtype=np.float64)
+        mean = np.average(X, axis=0, weights=sample_weight)
+        std = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=sample_weight))
+        value_range = X.max(axis=0) - X.min(axis=0)
+        scale = np.maximum(std, MIN_SCALE_OF_RANGE * value_range)
+        scale[~(scale > 0) | ~np.isfinite(scale)] = 1.0
+        return cls(mean, scale)
+
+    def forward(self, X):
+        return (X - self.mean) / self.scale
+
+
+class MLP(nn.Module):
+    """A multilayer perceptron mapping features to class logits.
+
+    Parameters
+    ----------
+    n_features : int
+    n_classes : int
+    hidden_layer_sizes : tuple of int, default=(256, 256)
+    dropout : float, default=0.0
+        Dropout after each hidden layer.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdistill.student import MLP
+    >>> MLP(4, 3, hidden_layer_sizes=(8,))(torch.zeros(2, 4)).shape
+    torch.Size([2, 3])
+    """
+
+    def __init__(self, n_features, n_classes, hidden_layer_sizes=(256, 256), dropout=0.0):
+        super().__init__()
+        layers = []
+        width = n_features
+        for size in hidden_layer_sizes:
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+            width = size
+        layers.append(nn.Linear(width, n_classes))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, X):
+        return self.layers(X)
+
+
+class StudentModule(nn.Module):
+    """A student body behind its input standardisation.
+
+    Parameters
+    ----------
+    standardize : Standardize
+    body : nn.Module
+        Maps standardised ``(batch, n_features)`` inputs to logits.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from skdistill.student import MLP, Standardize, StudentModule
+    >>> module = StudentModule(Standardize.from_data(np.eye(3)), MLP(3, 2, (4,)))
+    >>> module(torch.zeros(5, 3)).shape
+    torch.Size([5, 2])
+    """
+
+    def __init__(self, standardize, body):
+        super().__init__()
+        self.standardize = standardize
+        self.body = body
+
+    def forward(self, X):
+        return self.body(self.standardize(X))
+
+
+class TensorDataset(torch.utils.data.Dataset):
+    """Features and targets held as tensors, converted once per fit.
+
+    Follows skorch's ``Dataset(X, y)`` signature, so it can stand in as a
+    net's ``dataset``. Numpy arrays are wrapped without a copy; with
+    ``device`` set the tensors are moved there once, so that batches are
+    sliced on the device.
+
+    Parameters
+    ----------
+    X : ndarray or Tensor of shape (n_samples, n_features)
+    y : ndarray or Tensor of shape (n_samples, ...) or None
+    length : int or None
+        Unused; kept for skorch's signature.
+    device : str or torch.device, default="cpu"
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdistill.student import TensorDataset
+    >>> dataset = TensorDataset(np.zeros((3, 2), dtype="float32"), np.arange(3))
+    >>> len(dataset), dataset[1][1]
+    (3, tensor(1))
+    """
+
+    def __init__(self, X, y=None, length=None, device="cpu"):
+        self.X = torch.as_tensor(X, device=device)
+        self.y = None if y is None else torch.as_tensor(y, device=device)
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, index):
+        return self.X[index], (self.y[index] if self.y is not None else torch.empty(0))
+
+    def take(self, indices):
+        """A new dataset of the given rows."""
+        subset = TensorDataset.__new__(TensorDataset)
+        subset.X = self.X[indices]
+        subset.y = None if self.y is None else self.y[indices]
+        return subset
+
+
+class TensorBatchIterator:
+    """Batches sliced from a :class:`TensorDataset`, in place of a DataLoader.
+
+    Takes the keyword arguments skorch passes to ``iterator_train`` and
+    ``iterator_valid``.
+
+    Parameters
+    ----------
+    dataset : TensorDataset
+    batch_size : int
+    shuffle : bool, default=False
+        A new order each epoch, drawn from torch's generator (seeded per
+        fit by the estimator).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdistill.student import TensorBatchIterator, TensorDataset
+    >>> dataset = TensorDataset(np.arange(5.0).reshape(5, 1), np.arange(5))
+    >>> [len(y) for X, y in TensorBatchIterator(dataset, batch_size=2)]
+    [2, 2, 1]
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+
+    def __len__(self):
+        return -(-len(self.dataset) // self.batch_size)
+
+    def __iter__(self):
+        X, y = self.dataset.X, self.dataset.y
+        n_samples = len(X)
+        if self.shuffle:
+            order = torch.randperm(n_samples, device=X.device)
+            for start in range(0, n_samples, self.batch_size):
+                rows = order[start : start + self.batch_size]
+                yield X[rows], y[rows]
+        else:
+            for start in range(0, n_samples, self.batch_size):
+                yield X[start : start + self.batch_size], y[start : start + self.batch_size]
+
+
+class HoldoutSplit:
+    """skorch ``train_split``: hold out a random share of the rows.
+
+    Parameters
+    ----------
+    fraction : float
+        Share of the rows held out for validation.
+    random_state : int
+        Seed of the split.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdistill.student import HoldoutSplit, TensorDataset
+    >>> dataset = TensorDataset(np.zeros((10, 1)), np.zeros(10))
+    >>> train, valid = HoldoutSplit(0.2, random_state=0)(dataset)
+    >>> len(train), len(valid)
+    (8, 2)
+    """
+
+    def __init__(self, fraction, random_state):
+        self.fraction = fraction
+        self.random_state = random_state
+
+    def __call__(self, dataset, y=None, groups=None, **fit_params):
+        n_samples = len(dataset)
+        n_valid = max(1, int(round(self.fraction * n_samples)))
+        order = np.random.default_rng(self.random_state).permutation(n_samples)
+        valid_rows = torch.as_tensor(np.sort(order[:n_valid]), device=dataset.X.device)
+        train_rows = torch.as_tensor(np.sort(order[n_valid:]), device=dataset.X.device)
+        return dataset.take(train_rows), dataset.take(valid_rows)
+
+
+def predict_logits(module, X, device):
+    """Logits of ``module`` on float32 rows X, in fixed-size padded chunks.
+
+    Parameters
+    ----------
+    module : nn.Module
+    X : ndarray of shape (n_samples, n_features), dtype float32
+    device : str or torch.device
+
+    Returns
+    -------
+    logits : ndarray of shape (n_samples, n_outputs), dtype float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from skdistill.student import predict_logits
+    >>> predict_logits(torch.nn.Linear(3, 2), np.zeros((5, 3), dtype="float32"), "cpu").shape
+    (5, 2)
+    """
+    was_training = module.training
+    module.eval()
+    chunks = []
+    X = torch.from_numpy(X)
+    n_samples = len(X)
+    try:
+        with torch.inference_mode():
+            for start in range(0, n_samples, PREDICT_CHUNK_SIZE):
+                chunk = X[start : start + PREDICT_CHUNK_SIZE]
+                n_rows = len(chunk)
+                if n_rows < PREDICT_CHUNK_SIZE:
+                    chunk = torch.cat([chunk, chunk.new_zeros(PREDICT_CHUNK_SIZE - n_rows, chunk.shape[1])])
+                chunks.append(module(chunk.to(device))[:n_rows].cpu())
+    finally:
+        module.train(was_training)
+    return torch.cat(chunks).numpy()

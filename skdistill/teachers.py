@@ -1,0 +1,391 @@
+"""Teachers: checking them, fitting unfitted ones on a clone, and turning
+their outputs into the logits that soft targets are made of.
+
+A teacher is any fitted classifier with ``classes_`` and either
+``predict_proba`` or ``decision_function`` (an estimator, a Pipeline, a
+``FrozenEstimator``, a skorch classifier), or a list of them (an ensemble
+whose probabilities are averaged, as scikit-learn's soft voting does).
+"""
+
+# Authors: The skdistill developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import numbers
+
+import numpy as np
+from scipy.special import log_softmax
+from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import _safe_indexing, gen_batches
+from sklearn.utils.validation import check_is_fitted, check_memory, has_fit_parameter
+
+__all__ = [
+    "check_teacher_list",
+    "fit_teachers",
+    "is_fitted",
+    "resolve_proba_floor",
+    "teacher_classes",
+    "teacher_logits",
+    "teacher_proba",
+]
+
+#: Rows sent to a teacher at once: bounds the memory of its intermediate
+#: results (a forest's per-tree probabilities) whatever the size of X.
+TEACHER_BATCH_SIZE = 10_000
+
+#: With ``proba_floor="auto"`` an exact zero probability is replaced by this
+#: fraction of the smallest positive probability the teacher gave on the
+#: rows: just below anything the teacher can express, so that no real
+#: probability, however small, is changed (see ``resolve_proba_floor``).
+AUTO_FLOOR_FRACTION = 0.5
+
+
+def is_fitted(estimator):
+    """Whether ``estimator`` is a fitted estimator, by scikit-learn's rules.
+
+    Parameters
+    ----------
+    estimator : object
+        Any estimator.
+
+    Returns
+    -------
+    fitted : bool
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skdistill.teachers import is_fitted
+    >>> is_fitted(LogisticRegression())
+    False
+    >>> is_fitted(LogisticRegression().fit([[0.0], [1.0]], [0, 1]))
+    True
+    """
+    try:
+        check_is_fitted(estimator)
+    except (NotFittedError, TypeError):
+        return False
+    return True
+
+
+def as_teacher_list(teacher):
+    """The teacher parameter as a list of estimators (one for a single teacher)."""
+    if isinstance(teacher, (list, tuple)):
+        return list(teacher)
+    return [teacher]
+
+
+def check_teacher_list(teacher):
+    """Check the ``teacher`` parameter before any work is done.
+
+    Parameters
+    ----------
+    teacher : estimator or list of estimators
+        The ``teacher`` parameter of a distilled estimator.
+
+    Returns
+    -------
+    teachers : list of estimators
+        The teacher(s), as a list.
+
+    Raises
+    ------
+    ValueError
+        For an empty list, or for a regressor.
+    TypeError
+        For an object that is not a classifier with ``predict_proba`` or
+        ``decision_function``.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skdistill.teachers import check_teacher_list
+    >>> check_teacher_list(LogisticRegression())
+    [LogisticRegression()]
+    """
+    teachers = as_teacher_list(teacher)
+    if not teachers:
+        raise ValueError(
+            "The teacher parameter is an empty list; pass a classifier or a "
+            "non-empty list of classifiers."
+        )
+    for position, estimator in enumerate(teachers):
+        where = "teacher" if len(teachers) == 1 else f"teacher[{position}]"
+        if isinstance(estimator, type):
+            raise TypeError(
+                f"{where} is the class {estimator.__name__}, not an estimator; "
+                f"pass an instance, e.g. {estimator.__name__}()."
+            )
+        if is_regressor(estimator):
+            raise ValueError(
+                f"{where} is a regressor ({type(estimator).__name__}); "
+                "DistilledClassifier needs a classifier teacher."
+            )
+        has_output = hasattr(estimator, "predict_proba") or hasattr(
+            estimator, "decision_function"
+        )
+        if not has_output or not (is_classifier(estimator) or hasattr(estimator, "classes_")):
+            raise TypeError(
+                f"{where} must be a classifier with predict_proba or "
+                f"decision_function; got {type(estimator).__name__}."
+            )
+    return teachers
+
+
+def fit_teachers(teachers, X, y, sample_weight=None):
+    """Fitted teachers: fitted ones as they are, unfitted ones fitted on a clone.
+
+    The user's objects are never modified: a fitted teacher is returned
+    as is (shared, never refit), an unfitted one is cloned and the clone
+    is fitted on ``(X, y)``.
+
+    Parameters
+    ----------
+    teachers : list of estimators
+        As returned by :func:`check_teacher_list`.
+    X : array-like of shape (n_samples, n_features)
+        Rows to fit unfitted teachers on.
+    y : array-like of shape (n_samples,) or None
+        Labels to fit unfitted teachers on.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Passed to the fit of an unfitted teacher that accepts it.
+
+    Returns
+    -------
+    fitted : list of estimators
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skdistill.teachers import fit_teachers
+    >>> user_teacher = LogisticRegression()
+    >>> [fitted] = fit_teachers([user_teacher], [[0.0], [1.0]], [0, 1])
+    >>> fitted is user_teacher, hasattr(user_teacher, "coef_")
+    (False, False)
+    """
+    fitted = []
+    for estimator in teachers:
+        if is_fitted(estimator):
+            fitted.append(estimator)
+            continue
+        if y is None:
+            raise ValueError(
+                f"The teacher {type(estimator).__name__} is not fitted, so "
+                "DistilledClassifier requires y to be passed, but the target y "
+                "is None. Pass y, or a fitted teacher."
+            )
+        estimator = clone(estimator)
+        fit_params = {}
+        if sample_weight is not None and has_fit_parameter(estimator, "sample_weight"):
+            fit_params["sample_weight"] = sample_weight
+        fitted.append(estimator.fit(X, y, **fit_params))
+    return fitted
+
+
+def teacher_classes(teachers):
+    """The classes shared by every teacher, checked to agree.
+
+    Parameters
+    ----------
+    teachers : list of fitted estimators
+
+    Returns
+    -------
+    classes : ndarray of shape (n_classes,)
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skdistill.teachers import teacher_classes
+    >>> teacher = LogisticRegression().fit([[0.0], [1.0]], ["a", "b"])
+    >>> teacher_classes([teacher]).tolist()
+    ['a', 'b']
+    """
+    classes = None
+    for position, estimator in enumerate(teachers):
+        if not hasattr(estimator, "classes_"):
+            raise TypeError(
+                f"The teacher {type(estimator).__name__} has no classes_ attribute; "
+                "a teacher must be a fitted classifier."
+            )
+        own = np.asarray(estimator.classes_)
+        if own.ndim != 1:
+            raise ValueError(
+                f"The teacher {type(estimator).__name__} has classes_ of shape "
+                f"{own.shape}; multi-output teachers are not supported."
+            )
+        if classes is None:
+            classes = own
+        elif own.shape != classes.shape or not np.array_equal(own, classes):
+            raise ValueError(
+                "The teachers disagree on classes_: teacher[0] has "
+                f"{classes.tolist()} and teacher[{position}] has {own.tolist()}."
+            )
+    return classes
+
+
+def _raw_outputs(estimator, X):
+    """One teacher's outputs on X: ("proba", p) or ("logits", z), float64."""
+    if hasattr(estimator, "predict_proba"):
+        return "proba", np.asarray(estimator.predict_proba(X), dtype=np.float64)
+    scores = np.asarray(estimator.decision_function(X), dtype=np.float64)
+    if scores.ndim == 1:
+        # A binary decision_function is the log-odds of the second class;
+        # centred logits make softmax give back exactly sigmoid(score).
+        scores = np.column_stack([-scores / 2, scores / 2])
+    return "logits", scores
+
+
+def _batch_outputs(teachers, X):
+    """("logits", z) from a lone decision_function teacher, else ("proba", mean p)."""
+    outputs = [_raw_outputs(estimator, X) for estimator in teachers]
+    if len(outputs) == 1:
+        return outputs[0]
+    probas = [
+        values if kind == "proba" else np.exp(log_softmax(values, axis=1))
+        for kind, values in outputs
+    ]
+    return "proba", np.mean(probas, axis=0)
+
+
+def resolve_proba_floor(proba_floor, smallest_positive):
+    """The value that replaces exact zero probabilities.
+
+    Parameters
+    ----------
+    proba_floor : "auto" or float
+        A float is used as is. ``"auto"`` gives
+        ``AUTO_FLOOR_FRACTION * smallest_positive``: half the smallest
+        probability the teacher expressed on the rows, so a class no tree
+        voted for stays less likely than any class some tree voted for.
+    smallest_positive : float
+        The smallest positive probability in the teacher's outputs.
+
+    Returns
+    -------
+    floor : float
+
+    Examples
+    --------
+    >>> from skdistill.teachers import resolve_proba_floor
+    >>> resolve_proba_floor("auto", 0.002)
+    0.001
+    >>> resolve_proba_floor(1e-6, 0.002)
+    1e-06
+    """
+    if isinstance(proba_floor, numbers.Real):
+        return float(proba_floor)
+    if not np.isfinite(smallest_positive):
+        smallest_positive = 1.0
+    # Never below float32's smallest normal number, so log stays finite.
+    return max(AUTO_FLOOR_FRACTION * smallest_positive, float(np.finfo(np.float32).tiny))
+
+
+def _num_rows(X):
+    return X.shape[0] if hasattr(X, "shape") else len(X)
+
+
+def _compute_teacher_logits(teachers, X, proba_floor, batch_size):
+    n_rows = _num_rows(X)
+    logits = None
+    smallest_positive = np.inf
+    for batch in gen_batches(n_rows, batch_size):
+        kind, values = _batch_outputs(teachers, _safe_indexing(X, batch))
+        if kind == "proba":
+            positive = values[values > 0]
+            if positive.size:
+                smallest_positive = min(smallest_positive, positive.min())
+            with np.errstate(divide="ignore"):
+                values = np.log(values)  # exact zeros become -inf, floored below
+        if logits is None:
+            logits = np.empty((n_rows, values.shape[1]), dtype=np.float32)
+        logits[batch] = values
+    # Only exact zeros (a forest where no tree voted for a class) are
+    # floored; every positive probability keeps its value, however small,
+    # since that is where the dark knowledge lives. The floor is known only
+    # once every row is seen, hence this second, teacher-free pass.
+    if kind == "proba":
+        log_floor = np.log(resolve_proba_floor(proba_floor, smallest_positive))
+        np.maximum(logits, np.float32(log_floor), out=logits)
+    # Zero-mean rows: softmax ignores a per-row constant, and logit
+    # matching (loss="logit_mse") compares centred logits.
+    logits -= logits.mean(axis=1, keepdims=True)
+    return logits
+
+
+def teacher_logits(teacher, X, *, proba_floor="auto", batch_size=TEACHER_BATCH_SIZE, memory=None):
+    """The teacher's logits on X, computed once, in batches, as float32.
+
+    ``predict_proba`` is used when the teacher has it (logits are
+    ``log p``, with exact zeros replaced by ``proba_floor``), else
+    ``decision_function`` (a binary score ``s`` gives logits
+    ``(-s/2, s/2)``). A list of teachers is averaged as probabilities.
+    Rows are centred to zero mean, which softmax ignores.
+
+    Parameters
+    ----------
+    teacher : fitted classifier or list of fitted classifiers
+        The teacher(s).
+    X : array-like of shape (n_samples, n_features)
+        Rows, passed to the teacher as they are (a DataFrame stays one).
+    proba_floor : "auto" or float, default="auto"
+        What replaces exact zero probabilities; see :func:`resolve_proba_floor`.
+    batch_size : int, default=10_000
+        Rows sent to the teacher at once, bounding memory.
+    memory : str, joblib.Memory or None, default=None
+        Caches the result on disk, keyed on the teacher, X and the floor,
+        so that a search over temperature and alpha computes it once per
+        fold.
+
+    Returns
+    -------
+    logits : ndarray of shape (n_samples, n_classes), dtype float32
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.ensemble import RandomForestClassifier
+    >>> from skdistill.teachers import teacher_logits
+    >>> X, y = load_iris(return_X_y=True)
+    >>> forest = RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y)
+    >>> logits = teacher_logits(forest, X[:3])
+    >>> logits.shape, logits.dtype
+    ((3, 3), dtype('float32'))
+    """
+    teachers = as_teacher_list(teacher)
+    compute = check_memory(memory).cache(_compute_teacher_logits)
+    return compute(teachers, X, proba_floor, batch_size)
+
+
+def teacher_proba(teacher, X, *, batch_size=TEACHER_BATCH_SIZE):
+    """The teacher's class probabilities on X (averaged over a list).
+
+    Parameters
+    ----------
+    teacher : fitted classifier or list of fitted classifiers
+    X : array-like of shape (n_samples, n_features)
+    batch_size : int, default=10_000
+
+    Returns
+    -------
+    proba : ndarray of shape (n_samples, n_classes), dtype float64
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skdistill.teachers import teacher_proba
+    >>> teacher = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+    >>> teacher_proba(teacher, [[0.0]]).shape
+    (1, 2)
+    """
+    teachers = as_teacher_list(teacher)
+    n_rows = _num_rows(X)
+    proba = None
+    for batch in gen_batches(n_rows, batch_size):
+        kind, values = _batch_outputs(teachers, _safe_indexing(X, batch))
+        if kind == "logits":
+            values = np.exp(log_softmax(values, axis=1))
+        if proba is None:
+            proba = np.empty((n_rows, values.shape[1]))
+        proba[batch] = values
+    return proba
