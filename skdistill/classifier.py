@@ -92,8 +92,8 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         reachable as ``student__<name>``.
     hidden_layer_sizes : tuple of int, default=(256, 256)
         Hidden layer widths of the default student.
-    max_epochs : int, default=100
-        Passes over the training rows.
+    max_epochs : int, default=200
+        Most passes over the training rows.
     batch_size : int, default=256
         Rows per gradient step.
     lr : float, default=1e-3
@@ -105,7 +105,11 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
     validation_fraction : float, default=0.1
         Share of the rows held out for early stopping.
     n_iter_no_change : int, default=10
-        Patience of early stopping, in epochs.
+        Training stops when the loss (on the held-out rows with early
+        stopping, else on the training rows) has not improved by a
+        relative ``tol`` for this many epochs, as in ``MLPClassifier``.
+    tol : float, default=1e-4
+        Relative improvement of the loss that counts as progress.
     proba_floor : "auto" or float, default="auto"
         Replaces the exact zero probabilities of a teacher (a forest where
         no tree voted for a class) before taking logs. ``"auto"``: half the
@@ -177,6 +181,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         "early_stopping": [StrOptions({"auto"}), "boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
         "proba_floor": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="neither")],
         "memory": [None, str, HasMethods(["cache"])],
         "device": [str],
@@ -193,12 +198,13 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         loss="kl",
         student=None,
         hidden_layer_sizes=(256, 256),
-        max_epochs=100,
+        max_epochs=200,
         batch_size=256,
         lr=1e-3,
         early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
+        tol=1e-4,
         proba_floor="auto",
         memory=None,
         device="cpu",
@@ -217,6 +223,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
         self.proba_floor = proba_floor
         self.memory = memory
         self.device = device
@@ -345,7 +352,8 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        return self.classes_[np.argmax(self._student_logits(X), axis=1)]
+        logits = self._student_logits(X)
+        return self.classes_[np.argmax(logits, axis=1)]
 
     def _student_logits(self, X):
         check_is_fitted(self)
@@ -354,8 +362,6 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         return predict_logits(self.student_.module_, X, self.student_.device)
 
     def _check_training_params(self):
-        if not np.isfinite(self.temperature):
-            raise ValueError(f"temperature must be finite; got {self.temperature!r}.")
         sizes = np.asarray(self.hidden_layer_sizes)
         if sizes.ndim != 1 or not all(
             isinstance(size, Integral) and size >= 1 for size in self.hidden_layer_sizes
@@ -402,15 +408,21 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             body = MLP(n_features, n_classes, tuple(self.hidden_layer_sizes))
         else:
             body = _make_body(self.student, {}, n_features, n_classes)
+        # As MLPClassifier: stop when the loss has not improved by tol for
+        # n_iter_no_change epochs, on held-out rows (keeping the best
+        # weights) or, without early stopping, on the training rows.
         if self._early_stopping_on(len(X)):
             train_split = HoldoutSplit(self.validation_fraction, random_state=seed)
-            callbacks = [
-                EarlyStopping(
-                    monitor="valid_loss", patience=self.n_iter_no_change, load_best=True
-                )
-            ]
+            monitor, load_best = "valid_loss", True
         else:
-            train_split, callbacks = None, None
+            train_split, monitor, load_best = None, "train_loss", False
+        stopping = EarlyStopping(
+            monitor=monitor,
+            patience=self.n_iter_no_change,
+            threshold=self.tol,
+            threshold_mode="rel",
+            load_best=load_best,
+        )
         return NeuralNet(
             module=StudentModule(standardize, body),
             optimizer=torch.optim.Adam,
@@ -423,7 +435,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             iterator_train__shuffle=True,
             iterator_valid=TensorBatchIterator,
             train_split=train_split,
-            callbacks=callbacks,
+            callbacks=[stopping],
             device=device,
             verbose=self.verbose,
             **criterion,
@@ -550,7 +562,15 @@ def _make_body(module, kwargs, n_features, n_classes):
     for name, value in sizes.items():
         if (name in accepted or takes_any) and name not in kwargs:
             kwargs = {**kwargs, name: value}
-    return module(**kwargs)
+    try:
+        return module(**kwargs)
+    except TypeError as error:
+        raise TypeError(
+            f"Could not build the student module {module.__name__} with {kwargs}: "
+            f"{error}. A module class is called with n_features and n_classes "
+            "when its __init__ takes them, plus a skorch student's module__ "
+            "parameters."
+        ) from error
 
 
 def _adapt_user_net(net, standardize, n_features, n_classes, criterion):

@@ -61,9 +61,11 @@ def is_fitted(estimator):
     >>> is_fitted(LogisticRegression().fit([[0.0], [1.0]], [0, 1]))
     True
     """
+    if not hasattr(estimator, "fit"):
+        return True  # it cannot be fitted, so it is used as it is
     try:
         check_is_fitted(estimator)
-    except (NotFittedError, TypeError):
+    except NotFittedError:
         return False
     return True
 
@@ -116,7 +118,7 @@ def check_teacher_list(teacher):
                 f"{where} is the class {estimator.__name__}, not an estimator; "
                 f"pass an instance, e.g. {estimator.__name__}()."
             )
-        if is_regressor(estimator):
+        if _estimator_type(estimator) == "regressor":
             raise ValueError(
                 f"{where} is a regressor ({type(estimator).__name__}); "
                 "DistilledClassifier needs a classifier teacher."
@@ -124,12 +126,26 @@ def check_teacher_list(teacher):
         has_output = hasattr(estimator, "predict_proba") or hasattr(
             estimator, "decision_function"
         )
-        if not has_output or not (is_classifier(estimator) or hasattr(estimator, "classes_")):
+        if not has_output or not (
+            _estimator_type(estimator) == "classifier" or hasattr(estimator, "classes_")
+        ):
             raise TypeError(
                 f"{where} must be a classifier with predict_proba or "
                 f"decision_function; got {type(estimator).__name__}."
             )
     return teachers
+
+
+def _estimator_type(estimator):
+    """"classifier", "regressor" or None, also for objects without tags."""
+    try:
+        if is_classifier(estimator):
+            return "classifier"
+        if is_regressor(estimator):
+            return "regressor"
+    except AttributeError:  # not a scikit-learn estimator: judged by its methods
+        pass
+    return None
 
 
 def fit_teachers(teachers, X, y, sample_weight=None):

@@ -1,0 +1,800 @@
+"""``SpecialistEnsemble``: a generalist student and specialists for confusable classes.
+
+Hinton, Vinyals & Dean (2015, section 5): when a problem has many classes
+and a small student confuses some of them with each other, distil one
+*generalist* over every class, then *specialists*, each for one subset of
+classes the generalist confuses plus a "dustbin" class that stands for
+every other class. At prediction time the generalist's most probable
+classes choose the specialists to consult, and one distribution over all
+classes is fitted to agree with the generalist and with every consulted
+specialist.
+
+The three steps are public functions, so each can be used and tested on
+its own: :func:`confusable_class_subsets` (which classes go together),
+:func:`dustbin_logit_offset` (undoing a specialist's rebalanced training
+set, when its targets were shifted by it) and :func:`combine_predictions`
+(the combined distribution).
+"""
+
+# Authors: The skdistill developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import copy
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from joblib import Parallel, delayed
+from scipy.special import log_softmax, logsumexp, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from .classifier import (
+    DistilledClassifier,
+    _as_float32,
+    _check_teacher_logits,
+    _check_teacher_n_features,
+    _is_indexable,
+    _label_indices,
+    _seeded_torch,
+)
+from .losses import pack_targets
+from .student import predict_logits
+from .teachers import check_teacher_list, fit_teachers, teacher_classes, teacher_logits
+
+__all__ = [
+    "SpecialistEnsemble",
+    "combine_predictions",
+    "confusable_class_subsets",
+    "dustbin_logit_offset",
+]
+
+#: Rows combined at once by :func:`combine_predictions`: bounds the memory
+#: of the per-(row, specialist) work arrays whatever the size of X.
+COMBINE_CHUNK_SIZE = 4096
+
+#: Every class keeps at least this probability when the combination starts,
+#: so that a class the generalist rules out entirely (a float64 underflow)
+#: can still receive mass from a specialist; the fixed-point iteration
+#: cannot move mass into an exact zero.
+COMBINE_START_FLOOR = 1e-12
+
+
+def confusable_class_subsets(proba, n_subsets, *, overlap=0.0, random_state=None):
+    """Groups of classes that a model confuses with each other.
+
+    As Hinton et al. (2015): the columns of the covariance matrix of the
+    predicted probabilities (one column per class) are clustered with
+    k-means. Classes that are predicted together, with probability moving
+    between them from row to row, have similar columns and land in one
+    cluster. No true labels are needed.
+
+    A cluster of a single class (nothing to confuse it with) or of every
+    class (no "other" class left for a dustbin) is dropped, so fewer than
+    ``n_subsets`` groups may come back.
+
+    Parameters
+    ----------
+    proba : array-like of shape (n_samples, n_classes)
+        Predicted class probabilities, one row per example.
+    n_subsets : int
+        Number of k-means clusters, at most ``n_classes``.
+    overlap : float, default=0.0
+        A class also joins every other cluster whose centre is at most
+        ``1 + overlap`` times as far from its column as its own cluster's
+        centre; ``0`` gives disjoint groups. Overlapping groups let the
+        classes on the border of two groups be covered by both
+        specialists.
+    random_state : int, RandomState instance or None, default=None
+        Seeds k-means.
+
+    Returns
+    -------
+    subsets : list of ndarray of int
+        Column indices of each group, sorted; groups ordered by their
+        smallest index.
+
+    Examples
+    --------
+    Classes 0 and 1 are confused with each other, and so are 2 and 3:
+
+    >>> import numpy as np
+    >>> from skdistill.specialists import confusable_class_subsets
+    >>> proba = np.array([[0.6, 0.4, 0.0, 0.0], [0.3, 0.7, 0.0, 0.0],
+    ...                   [0.0, 0.0, 0.8, 0.2], [0.0, 0.0, 0.4, 0.6]])
+    >>> confusable_class_subsets(proba, 2, random_state=0)
+    [array([0, 1]), array([2, 3])]
+    """
+    proba = check_array(proba, dtype=np.float64)
+    n_classes = proba.shape[1]
+    if not 1 <= n_subsets <= n_classes:
+        raise ValueError(
+            f"n_subsets={n_subsets} must be between 1 and the number of classes, "
+            f"{n_classes}: k-means cannot form more groups than there are classes."
+        )
+    if overlap < 0:
+        raise ValueError(f"overlap must be non-negative; got {overlap!r}.")
+    columns = np.cov(proba, rowvar=False).reshape(n_classes, n_classes)
+    with warnings.catch_warnings():
+        # Identical columns (classes never predicted) give fewer distinct
+        # clusters than asked for; the empty ones are dropped below.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        kmeans = KMeans(n_clusters=n_subsets, n_init=10, random_state=random_state)
+        distances = kmeans.fit_transform(columns)
+    own = distances[np.arange(n_classes), kmeans.labels_][:, np.newaxis]
+    member = distances <= own * (1 + overlap)
+    member[np.arange(n_classes), kmeans.labels_] = True
+    subsets = {tuple(np.flatnonzero(member[:, j])) for j in range(n_subsets)}
+    useful = [np.array(s) for s in sorted(subsets) if 2 <= len(s) < n_classes]
+    return useful
+
+
+def dustbin_logit_offset(true_rest_share, sampled_rest_share):
+    """What to add to a dustbin logit to undo a rebalanced training set.
+
+    A model trained on a sample in which the labels outside the subset
+    ("the rest", the dustbin) make up ``sampled_rest_share`` of the rows,
+    where they make up ``true_rest_share`` of the population, learns
+    posterior odds shifted by the sampling (prior shift): the rest's by
+    ``sampled / true``, the subset's by ``(1 - sampled) / (1 - true)``.
+    Undoing both and keeping softmax's invariance to a common constant, the
+    dustbin logit must go up, relative to the subset's logits, by::
+
+        log(true / sampled) - log((1 - true) / (1 - sampled))
+
+    The first term alone (the "oversampling proportion") is not enough: it
+    leaves the over-represented subset classes as likely as they were in
+    the sample.
+
+    This holds when the sample was drawn by *label*, which shifts the
+    distribution of the label given the features. A sample drawn by a
+    function of the features alone (the teacher's top class, as
+    :class:`SpecialistEnsemble` does) leaves the targets given the
+    features unchanged and needs no offset.
+
+    Parameters
+    ----------
+    true_rest_share : float
+        Share of the rest in the population, in ``(0, 1)``.
+    sampled_rest_share : float
+        Share of the rest in the training sample, in ``(0, 1)``.
+
+    Returns
+    -------
+    offset : float
+        Positive when the rest was under-represented by the sample.
+
+    Examples
+    --------
+    The rest is 90% of the rows, half of the sample: its odds were cut by
+    a factor of 9, so its logit goes up by log 9.
+
+    >>> from skdistill.specialists import dustbin_logit_offset
+    >>> round(dustbin_logit_offset(0.9, 0.5), 4)
+    2.1972
+    >>> dustbin_logit_offset(0.5, 0.5)
+    0.0
+    """
+    for name, share in [("true_rest_share", true_rest_share), ("sampled_rest_share", sampled_rest_share)]:
+        if not 0 < share < 1:
+            raise ValueError(f"{name} must be strictly between 0 and 1; got {share!r}.")
+    rest = math.log(true_rest_share / sampled_rest_share)
+    subset = math.log((1 - true_rest_share) / (1 - sampled_rest_share))
+    return rest - subset
+
+
+def combine_predictions(
+    generalist_proba,
+    specialist_proba,
+    class_subsets,
+    active,
+    *,
+    tol=1e-6,
+    max_iter=200,
+    return_n_iter=False,
+):
+    """One distribution per row that agrees with the generalist and the specialists.
+
+    Per row, the distribution ``q`` over all classes minimising::
+
+        KL(p_g || q) + sum over the active specialists m of KL(p_m || C_m q)
+
+    where ``C_m q`` collapses ``q`` onto specialist ``m``'s classes plus a
+    dustbin holding the sum of ``q`` over every other class (Hinton et al.
+    2015, section 5). Rows with no active specialist get ``p_g`` back.
+
+    The objective is convex in ``q``; it is the negative log-likelihood of
+    a multinomial observed fully (``p_g``) and in coarsened form (each
+    ``p_m`` sees the dustbin's classes only as one group). It is minimised
+    by the EM iteration for that model, which needs no step size, keeps
+    ``q`` on the simplex, and decreases the objective at every step::
+
+        q <- (p_g + sum_m q * p_m[bucket] / (C_m q)[bucket]) / (1 + n_active)
+
+    It runs batched over rows in float64 torch and stops when no
+    probability changes by more than ``tol``, or after ``max_iter`` steps.
+
+    Parameters
+    ----------
+    generalist_proba : array-like of shape (n_samples, n_classes)
+        The generalist's probabilities ``p_g``.
+    specialist_proba : list of array-like of shape (n_samples, len(subset) + 1)
+        Per specialist, its probabilities over its subset's classes (in the
+        order of ``class_subsets``) and then the dustbin. Rows where the
+        specialist is not active are ignored (they may hold NaN).
+    class_subsets : list of array-like of int
+        Per specialist, the column indices of its classes.
+    active : array-like of bool, shape (n_samples, n_specialists)
+        Which specialists speak for which rows.
+    tol : float, default=1e-6
+        Stop when the largest change of a probability is below this.
+    max_iter : int, default=200
+        Most EM steps.
+    return_n_iter : bool, default=False
+        Also return the number of steps taken (the largest over the
+        chunks of rows).
+
+    Returns
+    -------
+    proba : ndarray of shape (n_samples, n_classes)
+        The combined distributions, rows summing to 1.
+    n_iter : int
+        Steps taken; only with ``return_n_iter=True``.
+
+    Examples
+    --------
+    The generalist slightly prefers class 0; a specialist for classes 0
+    and 1 is sure it is 1:
+
+    >>> import numpy as np
+    >>> from skdistill.specialists import combine_predictions
+    >>> p_g = np.array([[0.5, 0.4, 0.1]])
+    >>> p_m = np.array([[0.05, 0.85, 0.1]])  # classes 0, 1, then the dustbin {2}
+    >>> q = combine_predictions(p_g, [p_m], [[0, 1]], np.array([[True]]))
+    >>> q.round(3)
+    array([[0.275, 0.625, 0.1  ]])
+    """
+    p_g = check_array(generalist_proba, dtype=np.float64)
+    n_samples, n_classes = p_g.shape
+    active = np.asarray(active, dtype=bool).reshape(n_samples, len(class_subsets))
+    if len(specialist_proba) != len(class_subsets):
+        raise ValueError(
+            f"Got {len(specialist_proba)} specialists' probabilities for "
+            f"{len(class_subsets)} class subsets."
+        )
+    buckets = [_class_buckets(subset, n_classes) for subset in class_subsets]
+    result = np.empty_like(p_g)
+    n_iter = 0
+    for start in range(0, n_samples, COMBINE_CHUNK_SIZE):
+        rows = slice(start, start + COMBINE_CHUNK_SIZE)
+        pairs = _active_pairs(active[rows], buckets, [np.asarray(p)[rows] for p in specialist_proba])
+        result[rows], steps = _combine_chunk(p_g[rows], *pairs, tol=tol, max_iter=max_iter)
+        n_iter = max(n_iter, steps)
+    return (result, n_iter) if return_n_iter else result
+
+
+def _class_buckets(subset, n_classes):
+    """Per class, its position in a specialist's outputs (the dustbin is last)."""
+    subset = np.asarray(subset, dtype=np.intp)
+    bucket = np.full(n_classes, len(subset), dtype=np.int64)
+    bucket[subset] = np.arange(len(subset))
+    return bucket
+
+
+def _active_pairs(active, buckets, specialist_proba):
+    """The (row, specialist) pairs that take part, as flat arrays.
+
+    Returns the row of each pair, each class's bucket for that pair's
+    specialist, and the specialist's probability of each class's bucket.
+    """
+    pair_rows, pair_buckets, pair_targets = [], [], []
+    for m, bucket in enumerate(buckets):
+        rows = np.flatnonzero(active[:, m])
+        if not len(rows):
+            continue
+        proba = np.asarray(specialist_proba[m][rows], dtype=np.float64)
+        pair_rows.append(rows)
+        pair_buckets.append(np.broadcast_to(bucket, (len(rows), len(bucket))))
+        pair_targets.append(proba[:, bucket])
+    n_classes = len(buckets[0]) if buckets else 0
+    if not pair_rows:
+        return np.empty(0, np.int64), np.empty((0, n_classes), np.int64), np.empty((0, n_classes))
+    return np.concatenate(pair_rows), np.concatenate(pair_buckets), np.concatenate(pair_targets)
+
+
+def _combine_chunk(p_g, pair_rows, pair_buckets, pair_targets, *, tol, max_iter):
+    """EM for one chunk of rows; returns the distributions and the steps taken."""
+    p_g = torch.from_numpy(p_g)
+    q = p_g.clamp(min=COMBINE_START_FLOOR)
+    q = q / q.sum(dim=1, keepdim=True)
+    if not len(pair_rows):
+        return p_g.numpy(), 0
+    rows = torch.from_numpy(pair_rows)
+    buckets = torch.from_numpy(np.ascontiguousarray(pair_buckets))
+    targets = torch.from_numpy(pair_targets)
+    weight = 1.0 + torch.bincount(rows, minlength=len(p_g)).to(p_g.dtype)[:, None]
+    n_buckets = int(buckets.max()) + 1
+    tiny = torch.finfo(p_g.dtype).tiny
+    for step in range(1, max_iter + 1):
+        q_pairs = q[rows]
+        bucket_mass = torch.zeros(len(rows), n_buckets, dtype=q.dtype).scatter_add_(1, buckets, q_pairs)
+        # E-step: each specialist's bucket mass is shared among the bucket's
+        # classes in proportion to the current q.
+        shares = q_pairs * targets / bucket_mass.gather(1, buckets).clamp(min=tiny)
+        q_new = p_g.index_add(0, rows, shares) / weight
+        change = float((q_new - q).abs().max())
+        q = q_new
+        if change < tol:
+            break
+    return q.numpy(), step
+
+
+class SpecialistEnsemble(ClassifierMixin, BaseEstimator):
+    """A distilled generalist plus specialists for the classes it confuses.
+
+    Hinton, Vinyals & Dean (2015, section 5), on a teacher that can be any
+    classifier :class:`~skdistill.DistilledClassifier` accepts:
+
+    1. **Generalist.** A :class:`~skdistill.DistilledClassifier` is
+       distilled from the teacher over every class.
+    2. **Class subsets.** The columns of the covariance matrix of the
+       generalist's probabilities on the training rows are clustered with
+       k-means (:func:`confusable_class_subsets`). The generalist's
+       predictions, not the teacher's, as in the paper: the specialists
+       are there to resolve the generalist's confusions, which are the
+       ones consulted at prediction time; and a teacher scored on its own
+       training rows (a forest) is over-confident, which hides the
+       confusions. Clusters of one class, or of every class, are dropped.
+    3. **Specialists.** One per subset: a student with the generalist's
+       architecture whose outputs are the subset's classes plus a dustbin.
+       Its soft targets are the teacher's probabilities on the subset and
+       their remainder on the dustbin. It is trained on every row whose
+       teacher's top class is in the subset, plus as many rows drawn at
+       random from the others (half and half, as in the paper), starting
+       from the generalist's weights: every hidden layer is copied, the
+       output rows of the subset's classes too, and the dustbin's row is
+       the mean of the other classes' rows with ``log(n_other)`` added to
+       its bias, so the dustbin logit starts at ``mean + log n``, the
+       value ``logsumexp`` of the other logits takes when they are equal
+       (and a lower bound on it otherwise).
+    4. **Prediction.** Per row, the specialists whose subset holds one of
+       the generalist's ``top_n`` most probable classes are consulted, and
+       the distribution minimising ``KL(p_g || q) + sum_m KL(p_m || C_m q)``
+       is found (:func:`combine_predictions`); rows with no specialist keep
+       the generalist's distribution.
+
+    The rebalanced training rows are chosen by the teacher's top class, a
+    function of the features: the target of each row stays what it was,
+    so the specialist's dustbin needs no correction. The paper's
+    correction (the prior shift of rows sampled by label,
+    :func:`dustbin_logit_offset`) is available as
+    ``dustbin_correction="prior"``.
+
+    Parameters
+    ----------
+    teacher : classifier or list of classifiers
+        As for :class:`~skdistill.DistilledClassifier`: a fitted classifier
+        (kept fitted and shared through ``clone``), an unfitted one (fitted
+        on a clone on ``(X, y)``), or a list of them.
+    n_specialists : int
+        Number of class subsets k-means forms, at most the number of the
+        teacher's classes; one specialist per subset of at least two
+        classes and fewer than all of them (``class_subsets_`` tells how
+        many were fitted).
+    generalist : DistilledClassifier or None, default=None
+        Template of the generalist. ``None`` builds one from this
+        estimator's student and training parameters. Given, a clone of it
+        is fitted with this estimator's teacher in place of its own, and
+        its student and training parameters then apply to the generalist
+        and the specialists alike (this estimator's ``temperature`` to
+        ``verbose`` are not used; its ``random_state`` seeds the
+        generalist only when the template has none). The object itself is
+        never fitted nor modified.
+    overlap : float, default=0.0
+        Lets subsets overlap; see :func:`confusable_class_subsets`.
+    top_n : int, default=1
+        A row consults the specialists of its ``top_n`` most probable
+        classes according to the generalist.
+    dustbin_correction : {"none", "prior"}, default="none"
+        ``"prior"`` adds :func:`dustbin_logit_offset` to each specialist's
+        dustbin logit at prediction time, as the paper does for training
+        rows sampled by label; see above why ``"none"`` is right here.
+    combine_tol : float, default=1e-6
+        Tolerance of :func:`combine_predictions`.
+    combine_max_iter : int, default=200
+        Most steps of :func:`combine_predictions`.
+    n_jobs : int or None, default=None
+        Specialists trained in parallel (joblib processes); for CPU
+        students.
+    temperature, alpha, loss, student, hidden_layer_sizes, max_epochs, \
+batch_size, lr, early_stopping, validation_fraction, n_iter_no_change, \
+tol, proba_floor, memory, device, verbose
+        As for :class:`~skdistill.DistilledClassifier`, for the generalist
+        and the specialists alike (unless ``generalist`` is given).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the generalist (see ``generalist``), k-means, the
+        specialists' training rows and their training.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The teacher's classes.
+    teacher_ : estimator or list of estimators
+        The fitted teacher(s) used.
+    generalist_ : DistilledClassifier
+        The fitted generalist.
+    class_subsets_ : list of ndarray
+        Per specialist, its class labels (values from ``classes_``).
+    specialists_ : list of skorch.NeuralNet
+        The fitted specialists; specialist ``i`` outputs logits for
+        ``class_subsets_[i]`` in that order, then its dustbin.
+    dustbin_offsets_ : ndarray of shape (n_specialists_fitted,)
+        What is added to each specialist's dustbin logit at prediction
+        time (zeros unless ``dustbin_correction="prior"``).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    skdistill.DistilledClassifier : The generalist alone.
+
+    References
+    ----------
+    .. [1] G. Hinton, O. Vinyals and J. Dean, "Distilling the Knowledge in a
+       Neural Network", 2015, section 5.
+
+    Examples
+    --------
+    Versicolor and virginica are the iris classes that get confused:
+
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.ensemble import RandomForestClassifier
+    >>> from skdistill.specialists import SpecialistEnsemble
+    >>> iris = load_iris()
+    >>> X, y = iris.data, iris.target_names[iris.target]
+    >>> forest = RandomForestClassifier(n_estimators=30, random_state=0).fit(X, y)
+    >>> ensemble = SpecialistEnsemble(forest, n_specialists=2, hidden_layer_sizes=(8,),
+    ...                               max_epochs=20, lr=0.01, random_state=0).fit(X, y)
+    >>> ensemble.class_subsets_
+    [array(['versicolor', 'virginica'], dtype='<U10')]
+    >>> ensemble.predict_proba(X[:2]).shape
+    (2, 3)
+    >>> bool(ensemble.score(X, y) > 0.9)
+    True
+    """
+
+    _parameter_constraints = {
+        **DistilledClassifier._parameter_constraints,
+        "n_specialists": [Interval(Integral, 1, None, closed="left")],
+        "generalist": [None, DistilledClassifier],
+        "overlap": [Interval(Real, 0, None, closed="left")],
+        "top_n": [Interval(Integral, 1, None, closed="left")],
+        "dustbin_correction": [StrOptions({"none", "prior"})],
+        "combine_tol": [Interval(Real, 0, None, closed="neither")],
+        "combine_max_iter": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [None, Integral],
+    }
+
+    def __init__(
+        self,
+        teacher,
+        *,
+        n_specialists,
+        generalist=None,
+        overlap=0.0,
+        top_n=1,
+        dustbin_correction="none",
+        combine_tol=1e-6,
+        combine_max_iter=200,
+        n_jobs=None,
+        temperature=4.0,
+        alpha=0.9,
+        loss="kl",
+        student=None,
+        hidden_layer_sizes=(256, 256),
+        max_epochs=200,
+        batch_size=256,
+        lr=1e-3,
+        early_stopping="auto",
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        proba_floor="auto",
+        memory=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.teacher = teacher
+        self.n_specialists = n_specialists
+        self.generalist = generalist
+        self.overlap = overlap
+        self.top_n = top_n
+        self.dustbin_correction = dustbin_correction
+        self.combine_tol = combine_tol
+        self.combine_max_iter = combine_max_iter
+        self.n_jobs = n_jobs
+        self.temperature = temperature
+        self.alpha = alpha
+        self.loss = loss
+        self.student = student
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.proba_floor = proba_floor
+        self.memory = memory
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # The same rule as DistilledClassifier's: a fitted teacher stays fitted
+    # and shared through clone, so GridSearchCV never refits it.
+    __sklearn_clone__ = DistilledClassifier.__sklearn_clone__
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # y is needed exactly when the generalist alone would need it.
+        tags.target_tags.required = DistilledClassifier(self.teacher).__sklearn_tags__().target_tags.required
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None):
+        """Fit the generalist, find the class subsets, fit the specialists.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows, passed to the teacher as given.
+        y : array-like of shape (n_samples,), default=None
+            Hard labels, a subset of the teacher's classes; None to learn
+            from a fitted teacher alone.
+
+        Returns
+        -------
+        self : SpecialistEnsemble
+            The fitted estimator.
+        """
+        teachers = check_teacher_list(self.teacher)
+        template = self._generalist_template()
+        template._check_training_params()
+        X_teacher = X
+        # The generalist's own validation, so both report the same errors.
+        X, y = DistilledClassifier._validate_training_data(self, X, y, teachers)
+        if not _is_indexable(X_teacher):
+            X_teacher = X
+
+        teachers = fit_teachers(teachers, X_teacher, y)
+        classes = teacher_classes(teachers)
+        _check_teacher_n_features(teachers, X.shape[1])
+        self._check_ensemble_size(len(classes))
+        label_indices = None if y is None else _label_indices(y, classes)
+        logits = teacher_logits(
+            teachers, X_teacher, proba_floor=template.proba_floor, memory=template.memory
+        )
+        _check_teacher_logits(logits, len(X), len(classes))
+        teacher = teachers if isinstance(self.teacher, (list, tuple)) else teachers[0]
+
+        rng = check_random_state(self.random_state)
+        if template.random_state is None:
+            template.set_params(random_state=_draw_seed(rng))
+        generalist = template.set_params(teacher=teacher).fit(X_teacher, y)
+
+        generalist_proba = _net_proba(generalist.student_, X)
+        subsets = confusable_class_subsets(
+            generalist_proba, self.n_specialists, overlap=self.overlap, random_state=_draw_seed(rng)
+        )
+        if len(subsets) < self.n_specialists:
+            warnings.warn(
+                f"k-means formed {self.n_specialists} groups of classes but only "
+                f"{len(subsets)} hold at least two classes and not all of them; "
+                f"fitting {len(subsets)} specialists.",
+                UserWarning,
+            )
+        jobs = [
+            self._specialist_job(generalist, X, logits, label_indices, subset, rng)
+            for subset in subsets
+        ]
+        fitted = Parallel(n_jobs=self.n_jobs)(delayed(_train_net)(*job[:4]) for job in jobs)
+
+        self.classes_ = classes
+        self.teacher_ = teacher
+        self.generalist_ = generalist
+        self.class_subsets_ = [classes[subset] for subset in subsets]
+        self.specialists_ = fitted
+        self.dustbin_offsets_ = np.array([job[4] for job in jobs], dtype=np.float64)
+        return self
+
+    def predict_proba(self, X):
+        """Probabilities over all of the teacher's classes, generalist and specialists combined.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
+        check_is_fitted(self)
+        X = _as_float32(validate_data(self, X, reset=False, dtype=[np.float32, np.float64]))
+        generalist_proba = _net_proba(self.generalist_.student_, X)
+        subsets = self._subset_indices()
+        active = self._active_specialists(generalist_proba, subsets)
+        specialist_proba = [
+            self._specialist_proba(m, X, active[:, m]) for m in range(len(subsets))
+        ]
+        return combine_predictions(
+            generalist_proba,
+            specialist_proba,
+            subsets,
+            active,
+            tol=self.combine_tol,
+            max_iter=self.combine_max_iter,
+        )
+
+    def predict(self, X):
+        """Most probable class of the combined distribution.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def _generalist_template(self):
+        if self.generalist is not None:
+            return clone(self.generalist)
+        names = DistilledClassifier._get_param_names()
+        return DistilledClassifier(**{name: getattr(self, name) for name in names if hasattr(self, name)})
+
+    def _check_ensemble_size(self, n_classes):
+        if self.n_specialists > n_classes:
+            raise ValueError(
+                f"n_specialists={self.n_specialists} is larger than the teacher's "
+                f"{n_classes} classes: each specialist needs a subset of at least "
+                "two classes, and k-means cannot form more subsets than classes."
+            )
+        if self.top_n > n_classes:
+            raise ValueError(
+                f"top_n={self.top_n} is larger than the teacher's {n_classes} classes."
+            )
+
+    def _specialist_job(self, generalist, X, logits, label_indices, subset, rng):
+        """The unfitted net, rows, targets and seed of one specialist, and its offset."""
+        in_subset = np.isin(np.argmax(logits, axis=1), subset)
+        rows = _rebalanced_rows(in_subset, rng)
+        seed = _draw_seed(rng)
+        device = generalist.student_.device
+        net = generalist._build_student(X[rows], len(subset) + 1, None, seed, device)
+        module = _specialist_module(generalist.student_.module_, subset, len(generalist.classes_))
+        if module is not None:
+            # skorch refuses set_params(module=...) on a torch module, so the
+            # net is rebuilt with every other setting as it was.
+            net = type(net)(**{**net.get_params(deep=False), "module": module})
+        targets = _specialist_targets(logits[rows], subset, None if label_indices is None else label_indices[rows])
+        offset = 0.0
+        if self.dustbin_correction == "prior":
+            n_rest = np.count_nonzero(~in_subset)
+            offset = dustbin_logit_offset(
+                _open_share(n_rest, len(X)), _open_share(np.count_nonzero(~in_subset[rows]), len(rows))
+            )
+        return net, X[rows], targets, seed, offset
+
+    def _subset_indices(self):
+        return [_label_indices(subset, self.classes_) for subset in self.class_subsets_]
+
+    def _active_specialists(self, generalist_proba, subsets):
+        """(n_samples, n_specialists) bool: subsets holding one of a row's top classes."""
+        n_classes = generalist_proba.shape[1]
+        membership = np.zeros((n_classes, len(subsets)), dtype=bool)
+        for m, subset in enumerate(subsets):
+            membership[subset, m] = True
+        top = np.argsort(-generalist_proba, axis=1, kind="stable")[:, : self.top_n]
+        return membership[top].any(axis=1)
+
+    def _specialist_proba(self, m, X, rows):
+        """Specialist m's probabilities on the given rows (NaN elsewhere)."""
+        net = self.specialists_[m]
+        n_outputs = len(self.class_subsets_[m]) + 1
+        proba = np.full((len(X), n_outputs), np.nan)
+        if rows.any():
+            logits = predict_logits(net.module_, X[rows], net.device).astype(np.float64)
+            logits[:, -1] += self.dustbin_offsets_[m]
+            proba[rows] = softmax(logits, axis=1)
+        return proba
+
+
+def _draw_seed(rng):
+    return rng.randint(np.iinfo(np.int32).max)
+
+
+def _open_share(count, total):
+    """count / total, kept inside (0, 1) by half a row either way."""
+    return min(max(count, 0.5), total - 0.5) / total
+
+
+def _net_proba(net, X):
+    return softmax(predict_logits(net.module_, X, net.device).astype(np.float64), axis=1)
+
+
+def _rebalanced_rows(in_subset, rng):
+    """Every row of the subset and as many drawn from the others, sorted."""
+    inside = np.flatnonzero(in_subset)
+    outside = np.flatnonzero(~in_subset)
+    n_drawn = min(len(outside), max(len(inside), 1))
+    drawn = rng.choice(outside, size=n_drawn, replace=False)
+    return np.sort(np.concatenate([inside, drawn]))
+
+
+def _specialist_targets(logits, subset, label_indices):
+    """Packed targets over the subset plus a dustbin, from the teacher's logits.
+
+    The dustbin's logit is ``logsumexp`` of the other classes' log
+    probabilities, so its probability is the sum of theirs. A hard label
+    outside the subset becomes the dustbin.
+    """
+    log_proba = log_softmax(logits.astype(np.float64), axis=1)
+    rest = np.setdiff1d(np.arange(logits.shape[1]), subset)
+    collapsed = np.column_stack([log_proba[:, subset], logsumexp(log_proba[:, rest], axis=1)])
+    labels = None
+    if label_indices is not None:
+        labels = _class_buckets(subset, logits.shape[1])[label_indices]
+    return pack_targets(collapsed, labels)
+
+
+def _specialist_module(generalist_module, subset, n_classes):
+    """A copy of the generalist with its output layer cut down to subset + dustbin.
+
+    The output layer is the generalist's last ``nn.Linear`` with
+    ``n_classes`` outputs. None when there is none: the specialist then
+    starts from fresh weights.
+    """
+    module = copy.deepcopy(generalist_module)
+    found = [
+        (parent, name, child)
+        for parent in module.modules()
+        for name, child in parent.named_children()
+        if isinstance(child, torch.nn.Linear) and child.out_features == n_classes
+    ]
+    if not found:
+        return None
+    parent, name, head = found[-1]
+    rest = np.setdiff1d(np.arange(n_classes), subset)
+    new_head = torch.nn.Linear(
+        head.in_features, len(subset) + 1, bias=head.bias is not None,
+        device=head.weight.device, dtype=head.weight.dtype,
+    )
+    with torch.no_grad():
+        new_head.weight[:-1] = head.weight[subset]
+        new_head.weight[-1] = head.weight[rest].mean(dim=0)
+        if head.bias is not None:
+            new_head.bias[:-1] = head.bias[subset]
+            new_head.bias[-1] = head.bias[rest].mean() + math.log(len(rest))
+    setattr(parent, name, new_head)
+    return module
+
+
+def _train_net(net, X, targets, seed):
+    """Fit one specialist (run in a joblib worker when n_jobs > 1)."""
+    with _seeded_torch(seed, net.device):
+        net.fit(X, targets)
+    return net

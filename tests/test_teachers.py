@@ -1,0 +1,134 @@
+import numpy as np
+import pytest
+from scipy.special import expit, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.svm import LinearSVC
+
+from skdistill.teachers import (
+    check_teacher_list,
+    fit_teachers,
+    resolve_proba_floor,
+    teacher_classes,
+    teacher_logits,
+    teacher_proba,
+)
+
+
+class FixedProba(ClassifierMixin, BaseEstimator):
+    """A 'fitted' teacher returning given probabilities, counting its calls."""
+
+    calls = 0
+
+    def __init__(self, proba):
+        self.proba = proba
+
+    def fit(self, X, y):
+        return self
+
+    def __sklearn_is_fitted__(self):
+        return True
+
+    @property
+    def classes_(self):
+        return np.arange(np.asarray(self.proba).shape[1])
+
+    def predict_proba(self, X):
+        type(self).calls += 1
+        return np.asarray(self.proba)[: len(X)]
+
+
+def test_only_exact_zeros_are_floored():
+    proba = np.array([[0.9, 1e-9, 0.1 - 1e-9, 0.0]])
+    logits = teacher_logits(FixedProba(proba), np.zeros((1, 1)), proba_floor=1e-12)
+    recovered = softmax(logits.astype(np.float64), axis=1)
+    # the tiny positive probability keeps its value; the zero becomes the floor
+    np.testing.assert_allclose(recovered[0, :3] / recovered[0, 0], proba[0, :3] / 0.9, rtol=1e-5)
+    np.testing.assert_allclose(recovered[0, 3] / recovered[0, 0], 1e-12 / 0.9, rtol=1e-4)
+
+
+def test_auto_floor_is_half_the_smallest_positive_probability():
+    proba = np.array([[0.75, 0.25, 0.0], [0.5, 0.5, 0.0]])
+    logits = teacher_logits(FixedProba(proba), np.zeros((2, 1)))
+    np.testing.assert_allclose(logits[0, 1] - logits[0, 2], np.log(0.25 / 0.125), rtol=1e-6)
+    assert resolve_proba_floor("auto", 0.25) == 0.125
+
+
+def test_logits_are_centred_float32(iris, iris_forest):
+    X, _ = iris
+    logits = teacher_logits(iris_forest, X)
+    assert logits.dtype == np.float32 and logits.shape == (len(X), 3)
+    np.testing.assert_allclose(logits.mean(axis=1), 0, atol=1e-5)
+    assert np.isfinite(logits).all()
+
+
+def test_teacher_is_called_once_per_row_batch(iris):
+    X, _ = iris
+    proba = np.full((len(X), 2), 0.5)
+    FixedProba.calls = 0
+    teacher_logits(FixedProba(proba), X, batch_size=50)
+    assert FixedProba.calls == 3
+
+
+def test_binary_decision_function_gives_sigmoid_probabilities(binary_data):
+    X, y = binary_data
+    svm = LinearSVC().fit(X, y)
+    proba = teacher_proba(svm, X)
+    np.testing.assert_allclose(proba[:, 1], expit(svm.decision_function(X)), rtol=1e-6)
+    logits = teacher_logits(svm, X)
+    np.testing.assert_allclose(logits[:, 1] - logits[:, 0], svm.decision_function(X), rtol=1e-5)
+
+
+def test_ensemble_averages_probabilities(iris, iris_forest):
+    X, y = iris
+    logistic = LogisticRegression(max_iter=500).fit(X, y)
+    expected = (iris_forest.predict_proba(X) + logistic.predict_proba(X)) / 2
+    np.testing.assert_allclose(teacher_proba([iris_forest, logistic], X), expected)
+
+
+def test_teachers_must_agree_on_classes(iris):
+    X, y = iris
+    first = LogisticRegression().fit(X, y)
+    second = LogisticRegression().fit(X[y > 0], y[y > 0])
+    with pytest.raises(ValueError, match="disagree on classes_"):
+        teacher_classes([first, second])
+
+
+@pytest.mark.parametrize(
+    "teacher, error, match",
+    [
+        ([], ValueError, "empty list"),
+        (Ridge(), ValueError, "regressor"),
+        (LogisticRegression, TypeError, "not an estimator"),
+        (object(), TypeError, "classifier with predict_proba"),
+    ],
+)
+def test_bad_teachers_are_named(teacher, error, match):
+    with pytest.raises(error, match=match):
+        check_teacher_list(teacher)
+
+
+def test_fit_teachers_fits_a_clone_and_keeps_fitted_ones(iris, iris_forest):
+    X, y = iris
+    unfitted = LogisticRegression(max_iter=500)
+    fitted = fit_teachers([unfitted, iris_forest], X, y)
+    assert fitted[1] is iris_forest
+    assert fitted[0] is not unfitted and hasattr(fitted[0], "coef_")
+    assert not hasattr(unfitted, "coef_")
+
+
+def test_unfitted_teacher_without_y_is_an_error(iris):
+    X, _ = iris
+    with pytest.raises(ValueError, match="requires y to be passed, but the target y is None"):
+        fit_teachers([RandomForestClassifier()], X, None)
+
+
+def test_memory_caches_teacher_outputs(tmp_path, iris):
+    X, _ = iris
+    FixedProba.calls = 0
+    teacher = FixedProba(np.full((len(X), 2), 0.5))
+    first = teacher_logits(teacher, X, memory=str(tmp_path))
+    second = teacher_logits(teacher, X, memory=str(tmp_path))
+    assert FixedProba.calls == 1
+    np.testing.assert_array_equal(first, second)
