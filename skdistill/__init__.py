@@ -1,14 +1,25 @@
 """skdistill: distil any fitted scikit-learn classifier into a small neural net.
 
 The public names are re-exported here; implementation lives in modules
-named for what they hold.
+named for what they hold: ``classifier`` (DistilledClassifier), ``teachers``
+(teacher outputs and ensembles), ``losses``, ``student`` (the network and
+its data pipeline), ``transfer`` (synthetic transfer sets), ``metrics``
+(fidelity to the teacher).
 """
 
 # Authors: The skdistill developers
 # SPDX-License-Identifier: BSD-3-Clause
 
 from .classifier import DistilledClassifier
+from .teachers import TeacherEnsemble
+from .transfer import Munge, RandomMarginal
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["DistilledClassifier", "__version__"]
+__all__ = [
+    "DistilledClassifier",
+    "Munge",
+    "RandomMarginal",
+    "TeacherEnsemble",
+    "__version__",
+]

@@ -13,12 +13,21 @@ from scipy.special import softmax
 from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
 from skorch.callbacks import EarlyStopping
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.compose import make_column_transformer
+from sklearn.preprocessing import OneHotEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
-from .losses import DistillationLoss, pack_targets
+from .losses import NO_LABEL, DistillationLoss, pack_targets
 from .student import (
     MLP,
     HoldoutSplit,
@@ -29,6 +38,7 @@ from .student import (
     predict_logits,
 )
 from .teachers import (
+    as_single_teacher,
     as_teacher_list,
     check_teacher_list,
     fit_teachers,
@@ -115,6 +125,25 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         no tree voted for a class) before taking logs. ``"auto"``: half the
         smallest positive probability the teacher gave on the rows.
         Positive probabilities are never changed.
+    teacher_weights : array-like of shape (n_teachers,), default=None
+        Weights of the teachers of a list; equal when None.
+    teacher_averaging : {"arithmetic", "geometric"}, default="arithmetic"
+        How a list of teachers is combined: the weighted mean of their
+        probabilities (scikit-learn's soft voting), or of their
+        log-probabilities (renormalised).
+    transfer : generator or None, default=None
+        A synthetic transfer set (Bucila et al. 2006), e.g.
+        :class:`skdistill.transfer.Munge`: its ``generate(X)`` rows are
+        labelled by the teacher and join the soft-target term, while the
+        real rows keep their hard labels too. Its ``random_state`` is set
+        from this estimator's.
+    preprocessor : "auto", transformer or None, default="auto"
+        Turns X into the student's numeric features (the teacher always
+        gets X as given). ``"auto"``: for a DataFrame with categorical,
+        object, string or bool columns, one-hot encodes them and passes the
+        numeric columns through (the student standardises them itself); no
+        preprocessing otherwise. A transformer is cloned and fitted on X.
+        Fitted as ``preprocessor_``.
     memory : str, joblib.Memory or None, default=None
         Caches the teacher's outputs on disk, so that a search over
         temperature and alpha computes them once per fold.
@@ -131,9 +160,12 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
     ----------
     classes_ : ndarray of shape (n_classes,)
         The teacher's classes, including any absent from ``y``.
-    teacher_ : estimator or list of estimators
-        The fitted teacher(s) used: the user's own object when it was
-        fitted, else the fitted clone.
+    teacher_ : classifier
+        The fitted teacher used: the user's own object when it was fitted,
+        else the fitted clone; for a list, a
+        :class:`~skdistill.teachers.TeacherEnsemble` of them.
+    preprocessor_ : transformer or None
+        The fitted preprocessing of X for the student, if any.
     student_ : skorch.NeuralNet
         The fitted student, with its ``module_`` and ``history``.
     n_iter_ : int
@@ -183,6 +215,10 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "proba_floor": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="neither")],
+        "teacher_weights": ["array-like", None],
+        "teacher_averaging": [StrOptions({"arithmetic", "geometric"})],
+        "transfer": [None, HasMethods(["generate"])],
+        "preprocessor": [None, StrOptions({"auto"}), HasMethods(["fit", "transform"])],
         "memory": [None, str, HasMethods(["cache"])],
         "device": [str],
         "random_state": ["random_state"],
@@ -206,6 +242,10 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         n_iter_no_change=10,
         tol=1e-4,
         proba_floor="auto",
+        teacher_weights=None,
+        teacher_averaging="arithmetic",
+        transfer=None,
+        preprocessor="auto",
         memory=None,
         device="cpu",
         random_state=None,
@@ -225,6 +265,10 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.proba_floor = proba_floor
+        self.teacher_weights = teacher_weights
+        self.teacher_averaging = teacher_averaging
+        self.transfer = transfer
+        self.preprocessor = preprocessor
         self.memory = memory
         self.device = device
         self.random_state = random_state
@@ -250,12 +294,12 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None, X_unlabeled=None):
         """Fit the student to the teacher's soft targets (and to y, if given).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or DataFrame of shape (n_samples, n_features)
             Training rows. The teacher sees them exactly as given (a
             DataFrame stays a DataFrame).
         y : array-like of shape (n_samples,), default=None
@@ -263,8 +307,12 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             student learns from the teacher alone (the teacher must then be
             fitted).
         sample_weight : array-like of shape (n_samples,), default=None
-            Row weights, for both loss terms (and for fitting an unfitted
-            teacher that accepts them).
+            Weights of the rows of X, for both loss terms (and for fitting an
+            unfitted teacher that accepts them). Transfer-set and unlabeled
+            rows weigh 1, as an average row of X.
+        X_unlabeled : array-like or DataFrame of shape (n_unlabeled, n_features), default=None
+            Real rows without labels, of the same kind as X: the teacher
+            labels them and they join the soft-target term.
 
         Returns
         -------
@@ -275,35 +323,49 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         self._check_training_params()
         X_teacher = X
         X, y = self._validate_training_data(X, y, teachers)
+        if not _is_indexable(X_teacher):
+            X_teacher = X
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
             if not sample_weight.sum() > 0:
                 raise ValueError("sample_weight sums to zero; at least one row needs weight.")
-        if not _is_indexable(X_teacher):
-            X_teacher = X
-
-        teachers = fit_teachers(teachers, X_teacher, y, sample_weight)
-        self.classes_ = teacher_classes(teachers)
-        _check_teacher_n_features(teachers, X.shape[1])
-        label_indices = None if y is None else _label_indices(y, self.classes_)
-        logits = teacher_logits(
-            teachers, X_teacher, proba_floor=self.proba_floor, memory=self.memory
-        )
-        _check_teacher_logits(logits, len(X), len(self.classes_))
-
-        if sample_weight is not None:
             # Mean 1 keeps the loss on the scale of unweighted training, so
             # the learning rate means the same with or without weights.
             sample_weight = sample_weight / sample_weight.mean()
-        targets = pack_targets(logits, label_indices, sample_weight)
+        extra_rows = self._check_extra_rows(X_teacher, X_unlabeled)
 
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        fitted = fit_teachers(teachers, X_teacher, y, sample_weight)
+        is_list = isinstance(self.teacher, (list, tuple))
+        teacher = as_single_teacher(
+            fitted if is_list else fitted[0], self.teacher_weights, self.teacher_averaging
+        )
+        self.classes_ = teacher_classes(fitted)
+        _check_teacher_n_features(fitted, self.n_features_in_)
+        label_indices = None if y is None else _label_indices(y, self.classes_)
+
+        torch_seed, transfer_seed = check_random_state(self.random_state).randint(
+            np.iinfo(np.int32).max, size=2
+        )
+        extra_rows = self._add_transfer_rows(X_teacher, extra_rows, transfer_seed)
+        X_teacher_all = _concat_rows([X_teacher, *extra_rows])
+        X_student_all = np.concatenate([X, *map(self._student_features, extra_rows)])
+        logits = teacher_logits(
+            teacher, X_teacher_all, proba_floor=self.proba_floor, memory=self.memory
+        )
+        _check_teacher_logits(logits, len(X_student_all), len(self.classes_))
+        n_extra = len(X_student_all) - len(X)
+        targets = pack_targets(
+            logits,
+            _pad(label_indices, len(X), n_extra, NO_LABEL),
+            _pad(sample_weight, len(X), n_extra, 1.0),
+        )
+
         device = _resolve_device(self.device)
-        with _seeded_torch(seed, device):
-            net = self._build_student(X, len(self.classes_), sample_weight, seed, device)
-            net.fit(X, targets)
+        with _seeded_torch(torch_seed, device):
+            net = self._build_student(X, len(self.classes_), sample_weight, torch_seed, device)
+            net.fit(X_student_all, targets)
 
-        self.teacher_ = teachers[0] if not isinstance(self.teacher, (list, tuple)) else teachers
+        self.teacher_ = teacher
         self.student_ = net
         self.n_iter_ = len(net.history)
         return self
@@ -357,9 +419,22 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
 
     def _student_logits(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
-        X = _as_float32(X)
-        return predict_logits(self.student_.module_, X, self.student_.device)
+        if self.preprocessor_ is None:
+            X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        else:
+            validate_data(self, X, reset=False, skip_check_array=True)
+        return predict_logits(
+            self.student_.module_, self._student_features(X), self.student_.device
+        )
+
+    def _student_features(self, X):
+        """Float32 features for the module: through preprocessor_, or as they are."""
+        if self.preprocessor_ is not None:
+            X = self.preprocessor_.transform(X)
+            X = X.toarray() if hasattr(X, "toarray") else X
+        else:
+            X = check_array(X, dtype=[np.float32, np.float64])
+        return _as_float32(X)
 
     def _check_training_params(self):
         sizes = np.asarray(self.hidden_layer_sizes)
@@ -373,18 +448,64 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         _check_student_param(self.student)
 
     def _validate_training_data(self, X, y, teachers):
-        check_params = dict(dtype=[np.float32, np.float64])
-        if y is None:
-            if not all(map(is_fitted, teachers)):
-                raise ValueError(
-                    f"{type(self).__name__} requires y to be passed, but the target "
-                    "y is None: the teacher is not fitted. Pass y, or a fitted teacher."
-                )
-            X = validate_data(self, X, **check_params)
+        """Check X and y, fit preprocessor_, and return the student's float32 X and y."""
+        if y is None and not all(map(is_fitted, teachers)):
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target "
+                "y is None: the teacher is not fitted. Pass y, or a fitted teacher."
+            )
+        self.preprocessor_ = _make_preprocessor(self.preprocessor, X)
+        if self.preprocessor_ is None:
+            if y is None:
+                X = validate_data(self, X, dtype=[np.float32, np.float64])
+            else:
+                X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
         else:
-            X, y = validate_data(self, X, y, **check_params)
+            validate_data(self, X, skip_check_array=True)
+            if y is not None:
+                y = column_or_1d(y, warn=True)
+                check_consistent_length(X, y)
+            X = self.preprocessor_.fit_transform(X)
+            X = X.toarray() if hasattr(X, "toarray") else X
+        if y is not None:
             check_classification_targets(y)
-        return _as_float32(X), y
+        return self._student_features(X) if self.preprocessor_ is None else _as_float32(X), y
+
+    def _check_extra_rows(self, X_teacher, X_unlabeled):
+        """X_unlabeled checked against X: same kind, same columns."""
+        if X_unlabeled is None:
+            return []
+        if hasattr(X_teacher, "columns"):
+            columns = getattr(X_unlabeled, "columns", None)
+            if columns is None or list(columns) != list(X_teacher.columns):
+                raise ValueError(
+                    "X_unlabeled must be a DataFrame with the same columns as X, "
+                    f"in the same order: {list(X_teacher.columns)[:20]}."
+                )
+            if len(X_unlabeled) == 0:
+                raise ValueError("X_unlabeled has no rows.")
+            return [X_unlabeled]
+        X_unlabeled = check_array(
+            X_unlabeled, dtype=[np.float32, np.float64], input_name="X_unlabeled"
+        )
+        if X_unlabeled.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X_unlabeled has {X_unlabeled.shape[1]} features, but X has "
+                f"{self.n_features_in_}."
+            )
+        return [X_unlabeled]
+
+    def _add_transfer_rows(self, X_teacher, extra_rows, seed):
+        """Synthetic rows from the transfer generator, after the unlabeled ones."""
+        if self.transfer is None:
+            return extra_rows
+        generator = clone(self.transfer)
+        if "random_state" in generator.get_params():
+            generator.set_params(random_state=seed)
+        synthetic = generator.generate(X_teacher)
+        if len(synthetic) == 0:
+            return extra_rows
+        return [*extra_rows, synthetic]
 
     def _early_stopping_on(self, n_samples):
         if self.early_stopping == "auto":
@@ -449,6 +570,45 @@ def _clone_teacher(teacher):
     if is_fitted(teacher):
         return teacher
     return clone(teacher, safe=False)
+
+
+def _make_preprocessor(preprocessor, X):
+    """The unfitted preprocessing of X for the student, or None."""
+    if preprocessor is None:
+        return None
+    if preprocessor != "auto":
+        return clone(preprocessor)
+    if not hasattr(X, "iloc"):
+        return None
+    from pandas.api.types import is_numeric_dtype  # X is a DataFrame: pandas is there
+
+    categorical = [column for column, dtype in X.dtypes.items() if not is_numeric_dtype(dtype)]
+    if not categorical:
+        return None
+    return make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
+        remainder="passthrough",
+        verbose_feature_names_out=False,
+    )
+
+
+def _concat_rows(parts):
+    """Rows of several arrays or several DataFrames, one after the other."""
+    if len(parts) == 1:
+        return parts[0]
+    if hasattr(parts[0], "iloc"):
+        import pandas as pd  # only reached with DataFrame input
+
+        return pd.concat(parts, ignore_index=True)
+    return np.concatenate([np.asarray(part) for part in parts])
+
+
+def _pad(values, n_rows, n_extra, fill):
+    """values (or None) for the real rows, then fill for the extra rows."""
+    if values is None and n_extra == 0:
+        return None
+    real = np.full(n_rows, fill) if values is None else values
+    return np.concatenate([real, np.full(n_extra, fill)])
 
 
 def _is_indexable(X):

@@ -13,13 +13,15 @@ whose probabilities are averaged, as scikit-learn's soft voting does).
 import numbers
 
 import numpy as np
-from scipy.special import log_softmax
-from sklearn.base import clone, is_classifier, is_regressor
+from scipy.special import softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, clone, is_classifier, is_regressor
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import _safe_indexing, gen_batches
 from sklearn.utils.validation import check_is_fitted, check_memory, has_fit_parameter
 
 __all__ = [
+    "TeacherEnsemble",
+    "as_single_teacher",
     "check_teacher_list",
     "fit_teachers",
     "is_fitted",
@@ -252,16 +254,132 @@ def _raw_outputs(estimator, X):
     return "logits", scores
 
 
-def _batch_outputs(teachers, X):
-    """("logits", z) from a lone decision_function teacher, else ("proba", mean p)."""
-    outputs = [_raw_outputs(estimator, X) for estimator in teachers]
-    if len(outputs) == 1:
-        return outputs[0]
-    probas = [
-        values if kind == "proba" else np.exp(log_softmax(values, axis=1))
-        for kind, values in outputs
-    ]
-    return "proba", np.mean(probas, axis=0)
+class TeacherEnsemble(ClassifierMixin, BaseEstimator):
+    """Fitted classifiers combined into one teacher, without refitting them.
+
+    Probabilities are averaged, arithmetically (as scikit-learn's soft
+    voting) or geometrically (a weighted mean of log-probabilities,
+    renormalised). A member with only ``decision_function`` contributes
+    the softmax of its scores.
+
+    Parameters
+    ----------
+    estimators : list of fitted classifiers
+        They must agree on ``classes_``.
+    weights : array-like of shape (n_estimators,), default=None
+        Weight of each member; equal weights when None.
+    averaging : {"arithmetic", "geometric"}, default="arithmetic"
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.naive_bayes import GaussianNB
+    >>> from skdistill.teachers import TeacherEnsemble
+    >>> X, y = load_iris(return_X_y=True)
+    >>> members = [LogisticRegression(max_iter=500).fit(X, y), GaussianNB().fit(X, y)]
+    >>> ensemble = TeacherEnsemble(members, weights=[2, 1], averaging="geometric")
+    >>> ensemble.predict_proba(X[:2]).sum(axis=1)
+    array([1., 1.])
+    """
+
+    def __init__(self, estimators, weights=None, averaging="arithmetic"):
+        self.estimators = estimators
+        self.weights = weights
+        self.averaging = averaging
+
+    def __sklearn_is_fitted__(self):
+        return all(map(is_fitted, self.estimators))
+
+    @property
+    def classes_(self):
+        return teacher_classes(self.estimators)
+
+    @property
+    def n_features_in_(self):
+        counts = {getattr(estimator, "n_features_in_", None) for estimator in self.estimators}
+        counts.discard(None)
+        if len(counts) != 1:
+            raise AttributeError("The members do not declare one n_features_in_.")
+        return counts.pop()
+
+    def _normalised_weights(self):
+        if self.weights is None:
+            return np.full(len(self.estimators), 1 / len(self.estimators))
+        weights = np.asarray(self.weights, dtype=np.float64)
+        if weights.shape != (len(self.estimators),) or (weights < 0).any() or not weights.sum() > 0:
+            raise ValueError(
+                f"teacher_weights must be {len(self.estimators)} non-negative numbers, "
+                f"one per teacher, not all zero; got {self.weights!r}."
+            )
+        return weights / weights.sum()
+
+    def predict_proba(self, X):
+        """Averaged class probabilities of the members.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        weights = self._normalised_weights()
+        probas = []
+        for estimator in self.estimators:
+            kind, values = _raw_outputs(estimator, X)
+            probas.append(values if kind == "proba" else softmax(values, axis=1))
+        if self.averaging == "arithmetic":
+            return np.tensordot(weights, probas, axes=1)
+        with np.errstate(divide="ignore"):
+            log_probas = np.log(probas)
+        # A zero from a member with positive weight makes the geometric mean
+        # zero; 0 * -inf from a zero-weight member must not make it NaN.
+        log_mean = np.tensordot(weights, np.where(weights[:, None, None] > 0, log_probas, 0), axes=1)
+        return softmax(log_mean, axis=1)
+
+    def predict(self, X):
+        """Most probable class of the averaged distribution.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def as_single_teacher(teacher, weights=None, averaging="arithmetic"):
+    """One classifier: the teacher itself, or a :class:`TeacherEnsemble` of a list.
+
+    Parameters
+    ----------
+    teacher : fitted classifier or list of fitted classifiers
+    weights : array-like, default=None
+        Member weights, for a list.
+    averaging : {"arithmetic", "geometric"}, default="arithmetic"
+
+    Returns
+    -------
+    teacher : fitted classifier
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skdistill.teachers import as_single_teacher
+    >>> teacher = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+    >>> as_single_teacher(teacher) is teacher
+    True
+    >>> type(as_single_teacher([teacher, teacher])).__name__
+    'TeacherEnsemble'
+    """
+    if isinstance(teacher, (list, tuple)):
+        return TeacherEnsemble(list(teacher), weights=weights, averaging=averaging)
+    return teacher
 
 
 def resolve_proba_floor(proba_floor, smallest_positive):
@@ -301,12 +419,12 @@ def _num_rows(X):
     return X.shape[0] if hasattr(X, "shape") else len(X)
 
 
-def _compute_teacher_logits(teachers, X, proba_floor, batch_size):
+def _compute_teacher_logits(teacher, X, proba_floor, batch_size):
     n_rows = _num_rows(X)
     logits = None
     smallest_positive = np.inf
     for batch in gen_batches(n_rows, batch_size):
-        kind, values = _batch_outputs(teachers, _safe_indexing(X, batch))
+        kind, values = _raw_outputs(teacher, _safe_indexing(X, batch))
         if kind == "proba":
             positive = values[values > 0]
             if positive.size:
@@ -368,9 +486,8 @@ def teacher_logits(teacher, X, *, proba_floor="auto", batch_size=TEACHER_BATCH_S
     >>> logits.shape, logits.dtype
     ((3, 3), dtype('float32'))
     """
-    teachers = as_teacher_list(teacher)
     compute = check_memory(memory).cache(_compute_teacher_logits)
-    return compute(teachers, X, proba_floor, batch_size)
+    return compute(as_single_teacher(teacher), X, proba_floor, batch_size)
 
 
 def teacher_proba(teacher, X, *, batch_size=TEACHER_BATCH_SIZE):
@@ -394,13 +511,13 @@ def teacher_proba(teacher, X, *, batch_size=TEACHER_BATCH_SIZE):
     >>> teacher_proba(teacher, [[0.0]]).shape
     (1, 2)
     """
-    teachers = as_teacher_list(teacher)
+    teacher = as_single_teacher(teacher)
     n_rows = _num_rows(X)
     proba = None
     for batch in gen_batches(n_rows, batch_size):
-        kind, values = _batch_outputs(teachers, _safe_indexing(X, batch))
+        kind, values = _raw_outputs(teacher, _safe_indexing(X, batch))
         if kind == "logits":
-            values = np.exp(log_softmax(values, axis=1))
+            values = softmax(values, axis=1)
         if proba is None:
             proba = np.empty((n_rows, values.shape[1]))
         proba[batch] = values

@@ -175,7 +175,7 @@ def test_list_of_teachers_is_an_averaged_ensemble(iris, iris_forest):
     X, y = iris
     logistic = LogisticRegression(max_iter=500).fit(X, y)
     student = _fit([iris_forest, logistic], X, y)
-    assert student.teacher_[0] is iris_forest and student.teacher_[1] is logistic
+    assert student.teacher_.estimators == [iris_forest, logistic]
 
 
 # -- search, pipelines, caching ---------------------------------------------------
@@ -439,3 +439,95 @@ def test_huge_and_constant_features_train_without_nan(iris):
     student = _fit(LogisticRegression(max_iter=500), X, y, max_epochs=40)
     assert np.isfinite(student.predict_proba(X)).all()
     assert student.score(X, y) > 0.8
+
+
+# -- transfer sets, unlabeled rows, mixed data ------------------------------------
+
+
+class RowCountingTeacher(CountingTeacher):
+    """Counts the rows it labels (on the class: the instance must not change)."""
+
+    rows = 0
+
+    def predict_proba(self, X):
+        type(self).rows += len(X)
+        return self.model.predict_proba(X)
+
+
+def test_transfer_set_rows_are_labelled_by_the_teacher(iris):
+    from skdistill.transfer import Munge
+
+    X, y = iris
+    teacher = RowCountingTeacher(LogisticRegression(max_iter=500).fit(X, y))
+    RowCountingTeacher.rows = 0
+    munge = Munge(size_multiplier=3)
+    first = _fit(teacher, X, y, transfer=munge)
+    assert RowCountingTeacher.rows == len(X) * (1 + 3)
+    assert munge.random_state is None  # the user's generator is not modified
+    second = _fit(teacher, X, y, transfer=munge)
+    np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
+
+
+def test_unlabeled_rows_join_the_soft_targets(iris):
+    X, y = iris
+    teacher = RowCountingTeacher(LogisticRegression(max_iter=500).fit(X, y))
+    RowCountingTeacher.rows = 0
+    estimator = DistilledClassifier(teacher, **{**FAST, "max_epochs": 60})
+    student = estimator.fit(X[:30], y[:30], X_unlabeled=X[30:])
+    assert RowCountingTeacher.rows == len(X)
+    # 30 labelled rows are all class 0; the teacher's labels on the others
+    # are what teach the student classes 1 and 2.
+    assert set(student.predict(X)) == {0, 1, 2}
+    with pytest.raises(ValueError, match="X_unlabeled has 3 features, but X has 4"):
+        estimator.fit(X, y, X_unlabeled=X[:, :3])
+
+
+def _mixed_frame(n_rows=300, seed=0):
+    rng = np.random.default_rng(seed)
+    colour = rng.choice(["red", "green", "blue"], size=n_rows)
+    size = rng.normal(size=n_rows)
+    y = np.where(colour == "red", size > 0, size > 1).astype(int)
+    frame = pd.DataFrame({"colour": pd.Categorical(colour), "size": size})
+    return frame, y
+
+
+def test_mixed_dataframe_with_a_pipeline_teacher():
+    from sklearn.compose import make_column_transformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    from skdistill.transfer import Munge
+
+    frame, y = _mixed_frame()
+    teacher = make_pipeline(
+        make_column_transformer((OneHotEncoder(), ["colour"]), remainder="passthrough"),
+        RandomForestClassifier(n_estimators=20, random_state=0),
+    ).fit(frame, y)
+    student = _fit(teacher, frame, y, transfer=Munge(size_multiplier=2), max_epochs=40)
+    assert student.preprocessor_ is not None
+    test_frame, test_y = _mixed_frame(seed=1)
+    assert np.mean(student.predict(test_frame) == teacher.predict(test_frame)) > 0.85
+    unseen = test_frame.assign(colour=pd.Categorical(["purple"] * len(test_frame)))
+    assert student.predict(unseen).shape == (len(test_frame),)
+
+
+def test_numeric_input_needs_no_preprocessor(iris, iris_forest):
+    X, y = iris
+    assert _fit(iris_forest, X, y).preprocessor_ is None
+
+
+def test_user_preprocessor_is_cloned_and_used(iris, iris_forest):
+    X, y = iris
+    scaler = StandardScaler()
+    student = _fit(iris_forest, X, y, preprocessor=scaler)
+    assert not hasattr(scaler, "mean_") and hasattr(student.preprocessor_, "mean_")
+
+
+def test_weighted_geometric_teacher_ensemble(iris, iris_forest):
+    X, y = iris
+    logistic = LogisticRegression(max_iter=500).fit(X, y)
+    student = _fit(
+        [iris_forest, logistic], X, y, teacher_weights=[1, 3], teacher_averaging="geometric"
+    )
+    assert student.teacher_.weights == [1, 3] and student.teacher_.averaging == "geometric"
+    with pytest.raises(ValueError, match="teacher_weights must be 2"):
+        _fit([iris_forest, logistic], X, y, teacher_weights=[1, 2, 3])

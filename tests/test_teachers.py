@@ -132,3 +132,30 @@ def test_memory_caches_teacher_outputs(tmp_path, iris):
     second = teacher_logits(teacher, X, memory=str(tmp_path))
     assert FixedProba.calls == 1
     np.testing.assert_array_equal(first, second)
+
+
+def test_ensemble_weights_and_geometric_mean(iris, iris_forest):
+    from skdistill.teachers import TeacherEnsemble
+
+    X, y = iris
+    logistic = LogisticRegression(max_iter=500).fit(X, y)
+    only_first = TeacherEnsemble([iris_forest, logistic], weights=[1, 0])
+    np.testing.assert_allclose(only_first.predict_proba(X), iris_forest.predict_proba(X))
+    weighted = TeacherEnsemble([iris_forest, logistic], weights=[3, 1]).predict_proba(X)
+    np.testing.assert_allclose(
+        weighted, 0.75 * iris_forest.predict_proba(X) + 0.25 * logistic.predict_proba(X)
+    )
+    p, q = logistic.predict_proba(X), LogisticRegression(C=0.01).fit(X, y).predict_proba(X)
+    members = [logistic, LogisticRegression(C=0.01).fit(X, y)]
+    geometric = TeacherEnsemble(members, averaging="geometric").predict_proba(X)
+    expected = np.sqrt(p * q) / np.sqrt(p * q).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(geometric, expected)
+    assert TeacherEnsemble(members).predict(X).shape == (len(X),)
+
+
+def test_ensemble_weights_are_checked(iris, iris_forest):
+    from skdistill.teachers import TeacherEnsemble
+
+    X, _ = iris
+    with pytest.raises(ValueError, match="teacher_weights must be 2 non-negative"):
+        TeacherEnsemble([iris_forest, iris_forest], weights=[1.0]).predict_proba(X)
