@@ -11,8 +11,10 @@ whose probabilities are averaged, as scikit-learn's soft voting does).
 # SPDX-License-Identifier: BSD-3-Clause
 
 import numbers
+from contextlib import contextmanager
 
 import numpy as np
+import torch
 from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, clone, is_classifier, is_regressor
 from sklearn.exceptions import NotFittedError
@@ -242,8 +244,57 @@ def teacher_classes(teachers):
     return classes
 
 
+#: How deep ``_torch_modules`` looks into a teacher's attributes for torch
+#: modules (a skorch net inside a Pipeline inside a FrozenEstimator is 3).
+_MODULE_SEARCH_DEPTH = 6
+
+
+def _torch_modules(obj, depth=_MODULE_SEARCH_DEPTH, seen=None):
+    """Torch modules held by an estimator, its attributes and its steps."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or depth < 0:
+        return []
+    seen.add(id(obj))
+    if isinstance(obj, torch.nn.Module):
+        return [obj]
+    if isinstance(obj, (list, tuple)):
+        children = obj
+    elif isinstance(obj, dict):
+        children = obj.values()
+    elif hasattr(obj, "get_params") and hasattr(obj, "__dict__"):
+        children = vars(obj).values()
+    else:
+        return []
+    return [module for child in children for module in _torch_modules(child, depth - 1, seen)]
+
+
+@contextmanager
+def _train_modes_preserved(teacher):
+    """Restore the train/eval flag of every torch module of the teacher.
+
+    A skorch net's ``predict_proba`` switches its module to eval mode and
+    leaves it there; the teacher belongs to the user and must come back
+    exactly as it was.
+    """
+    modes = [
+        (submodule, submodule.training)
+        for module in _torch_modules(teacher)
+        for submodule in module.modules()
+    ]
+    try:
+        yield
+    finally:
+        for submodule, training in modes:
+            submodule.training = training
+
+
 def _raw_outputs(estimator, X):
     """One teacher's outputs on X: ("proba", p) or ("logits", z), float64."""
+    with _train_modes_preserved(estimator):
+        return _unguarded_raw_outputs(estimator, X)
+
+
+def _unguarded_raw_outputs(estimator, X):
     if hasattr(estimator, "predict_proba"):
         return "proba", np.asarray(estimator.predict_proba(X), dtype=np.float64)
     scores = np.asarray(estimator.decision_function(X), dtype=np.float64)

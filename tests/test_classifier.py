@@ -531,3 +531,26 @@ def test_weighted_geometric_teacher_ensemble(iris, iris_forest):
     assert student.teacher_.weights == [1, 3] and student.teacher_.averaging == "geometric"
     with pytest.raises(ValueError, match="teacher_weights must be 2"):
         _fit([iris_forest, logistic], X, y, teacher_weights=[1, 2, 3])
+
+
+# -- devices ----------------------------------------------------------------------
+
+
+def test_auto_device_picks_cuda_only_when_available(iris, iris_forest):
+    X, y = iris
+    student = _fit(iris_forest, X, y, device="auto")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert next(student.student_.module_.parameters()).device.type == expected
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_student_trains_and_predicts_on_cuda(iris, iris_forest):
+    X, y = iris
+    gpu = _fit(iris_forest, X, y, device="cuda")
+    cpu = _fit(iris_forest, X, y, device="cpu")
+    assert next(gpu.student_.module_.parameters()).is_cuda
+    assert np.mean(gpu.predict(X) == cpu.predict(X)) > 0.9
+    again = _fit(iris_forest, X, y, device="cuda")
+    np.testing.assert_allclose(again.predict_proba(X), gpu.predict_proba(X), atol=1e-6)
+    restored = pickle.loads(pickle.dumps(gpu))
+    np.testing.assert_array_equal(restored.predict_proba(X), gpu.predict_proba(X))

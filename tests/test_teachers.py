@@ -159,3 +159,28 @@ def test_ensemble_weights_are_checked(iris, iris_forest):
     X, _ = iris
     with pytest.raises(ValueError, match="teacher_weights must be 2 non-negative"):
         TeacherEnsemble([iris_forest, iris_forest], weights=[1.0]).predict_proba(X)
+
+
+def test_a_skorch_teacher_comes_back_in_its_own_train_mode(iris):
+    import pickle
+
+    import torch
+    from skorch import NeuralNetClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y = iris
+    X = X.astype(np.float32)
+    net = NeuralNetClassifier(
+        torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)),
+        criterion=torch.nn.CrossEntropyLoss,
+        max_epochs=2,
+        train_split=None,
+        verbose=0,
+    ).fit(X, y)
+    pipeline = make_pipeline(FunctionTransformer(), net)
+    assert net.module_.training  # skorch leaves it in train mode after fit
+    before = pickle.dumps(pipeline)
+    teacher_logits(pipeline, X)
+    teacher_proba([pipeline, pipeline], X)
+    assert pickle.dumps(pipeline) == before
