@@ -10,8 +10,6 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from scipy.special import softmax
-from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
-from skorch.callbacks import EarlyStopping
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.compose import make_column_transformer
 from sklearn.preprocessing import OneHotEncoder
@@ -26,6 +24,8 @@ from sklearn.utils.validation import (
     column_or_1d,
     validate_data,
 )
+from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
+from skorch.callbacks import EarlyStopping
 
 from .losses import NO_LABEL, DistillationLoss, pack_targets
 from .student import (
@@ -329,12 +329,13 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
             if not sample_weight.sum() > 0:
                 raise ValueError("sample_weight sums to zero; at least one row needs weight.")
-            # Mean 1 keeps the loss on the scale of unweighted training, so
-            # the learning rate means the same with or without weights.
-            sample_weight = sample_weight / sample_weight.mean()
         extra_rows = self._check_extra_rows(X_teacher, X_unlabeled)
 
         fitted = fit_teachers(teachers, X_teacher, y, sample_weight)
+        if sample_weight is not None:
+            # Mean 1 keeps the loss on the scale of unweighted training, so
+            # the learning rate means the same with or without weights.
+            sample_weight = sample_weight / sample_weight.mean()
         is_list = isinstance(self.teacher, (list, tuple))
         teacher = as_single_teacher(
             fitted if is_list else fitted[0], self.teacher_weights, self.teacher_averaging
@@ -348,7 +349,9 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         )
         extra_rows = self._add_transfer_rows(X_teacher, extra_rows, transfer_seed)
         X_teacher_all = _concat_rows([X_teacher, *extra_rows])
-        X_student_all = np.concatenate([X, *map(self._student_features, extra_rows)])
+        X_student_all = (
+            np.concatenate([X, *map(self._student_features, extra_rows)]) if extra_rows else X
+        )
         logits = teacher_logits(
             teacher, X_teacher_all, proba_floor=self.proba_floor, memory=self.memory
         )
@@ -490,8 +493,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         )
         if X_unlabeled.shape[1] != self.n_features_in_:
             raise ValueError(
-                f"X_unlabeled has {X_unlabeled.shape[1]} features, but X has "
-                f"{self.n_features_in_}."
+                f"X_unlabeled has {X_unlabeled.shape[1]} features, but X has {self.n_features_in_}."
             )
         return [X_unlabeled]
 
@@ -619,8 +621,7 @@ def _as_float32(X):
     X32 = np.ascontiguousarray(X, dtype=np.float32)
     if not np.isfinite(X32).all():
         raise ValueError(
-            "X has values too large for float32 (beyond ±3.4e38), which the "
-            "student computes in."
+            "X has values too large for float32 (beyond ±3.4e38), which the student computes in."
         )
     return X32
 
@@ -665,8 +666,7 @@ def _resolve_device(device):
         parsed = torch.device(device)
     except (RuntimeError, ValueError) as error:
         raise ValueError(
-            f"device={device!r} is not a torch device; use 'cpu', 'cuda', "
-            "'cuda:N' or 'auto'."
+            f"device={device!r} is not a torch device; use 'cpu', 'cuda', 'cuda:N' or 'auto'."
         ) from error
     if parsed.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} but CUDA is not available on this machine.")

@@ -73,7 +73,9 @@ def compare(teacher, student, X_test, y_test=None):
                 "accuracy": None if y_test is None else float(np.mean(labels == y_test)),
                 "agreement": float(np.mean(labels == teacher_labels)),
                 "predict_s": _predict_seconds(model, np.asarray(X_test)),
-                "size_bytes": len(pickle.dumps(model if name == "teacher" else model.student_.module_)),
+                "size_bytes": len(
+                    pickle.dumps(model if name == "teacher" else model.student_.module_)
+                ),
             }
         )
     return rows
@@ -98,7 +100,8 @@ def format_comparison(rows):
     model    accuracy  agreement  predict 10k rows (ms)   size (kB)
     m          0.5000     1.0000                  100.0         0.0
     """
-    lines = [f"{'model':<8}{'accuracy':>10}{'agreement':>11}{'predict 10k rows (ms)':>23}{'size (kB)':>12}"]
+    header = ("model", "accuracy", "agreement", "predict 10k rows (ms)", "size (kB)")
+    lines = ["{:<8}{:>10}{:>11}{:>23}{:>12}".format(*header)]
     for row in rows:
         accuracy = "n/a" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
         lines.append(
@@ -128,7 +131,8 @@ def run_demo(random_state=0):
     start = time.perf_counter()
     forest = RandomForestClassifier(n_estimators=500, n_jobs=-1, random_state=random_state)
     forest.fit(X_train, y_train)
-    print(f"teacher: RandomForestClassifier(n_estimators=500), fitted in {time.perf_counter() - start:.1f} s")
+    fit_seconds = time.perf_counter() - start
+    print(f"teacher: RandomForestClassifier(n_estimators=500), fitted in {fit_seconds:.1f} s")
     start = time.perf_counter()
     student = DistilledClassifier(forest, random_state=random_state).fit(X_train, y_train)
     print(

@@ -297,7 +297,9 @@ def predict_logits(module, X, device):
                 chunk = X[start : start + PREDICT_CHUNK_SIZE]
                 n_rows = len(chunk)
                 if n_rows < PREDICT_CHUNK_SIZE:
-                    chunk = torch.cat([chunk, chunk.new_zeros(PREDICT_CHUNK_SIZE - n_rows, chunk.shape[1])])
+                    chunk = torch.cat(
+                        [chunk, chunk.new_zeros(PREDICT_CHUNK_SIZE - n_rows, chunk.shape[1])]
+                    )
                 chunks.append(module(chunk.to(device))[:n_rows].cpu())
     finally:
         module.train(was_training)

@@ -127,9 +127,7 @@ def check_teacher_list(teacher):
                 f"{where} is a regressor ({type(estimator).__name__}); "
                 "DistilledClassifier needs a classifier teacher."
             )
-        has_output = hasattr(estimator, "predict_proba") or hasattr(
-            estimator, "decision_function"
-        )
+        has_output = hasattr(estimator, "predict_proba") or hasattr(estimator, "decision_function")
         if not has_output or not (
             _estimator_type(estimator) == "classifier" or hasattr(estimator, "classes_")
         ):
@@ -141,7 +139,7 @@ def check_teacher_list(teacher):
 
 
 def _estimator_type(estimator):
-    """"classifier", "regressor" or None, also for objects without tags."""
+    """ "classifier", "regressor" or None, also for objects without tags."""
     try:
         if is_classifier(estimator):
             return "classifier"
@@ -387,7 +385,9 @@ class TeacherEnsemble(ClassifierMixin, BaseEstimator):
             log_probas = np.log(probas)
         # A zero from a member with positive weight makes the geometric mean
         # zero; 0 * -inf from a zero-weight member must not make it NaN.
-        log_mean = np.tensordot(weights, np.where(weights[:, None, None] > 0, log_probas, 0), axes=1)
+        log_mean = np.tensordot(
+            weights, np.where(weights[:, None, None] > 0, log_probas, 0), axes=1
+        )
         return softmax(log_mean, axis=1)
 
     def predict(self, X):

@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 import torch
 from conftest import FAST
-from skorch import NeuralNet, NeuralNetClassifier
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.exceptions import NotFittedError
@@ -16,6 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 from sklearn.utils._param_validation import InvalidParameterError
+from skorch import NeuralNet, NeuralNetClassifier
 
 from skdistill import DistilledClassifier
 
@@ -242,7 +242,12 @@ def test_student_module_instance_is_copied_not_trained_in_place(iris, iris_fores
 def test_skorch_net_student_keeps_its_settings(iris, iris_forest):
     X, y = iris
     net = NeuralNet(
-        module=Linear, criterion=torch.nn.MSELoss, max_epochs=4, lr=0.05, train_split=None, verbose=0
+        module=Linear,
+        criterion=torch.nn.MSELoss,
+        max_epochs=4,
+        lr=0.05,
+        train_split=None,
+        verbose=0,
     )
     student = _fit(iris_forest, X, y, student=net)
     assert len(student.student_.history) == 4 and student.student_.lr == 0.05

@@ -165,9 +165,9 @@ def test_a_skorch_teacher_comes_back_in_its_own_train_mode(iris):
     import pickle
 
     import torch
-    from skorch import NeuralNetClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer
+    from skorch import NeuralNetClassifier
 
     X, y = iris
     X = X.astype(np.float32)

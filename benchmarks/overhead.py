@@ -1,0 +1,208 @@
+"""What skdistill's estimator layer costs over a bare PyTorch loop.
+
+On 20k rows x 32 features, 8 classes: ``DistilledClassifier.fit`` against a
+hand-written PyTorch loop doing the same work (same module, initial weights,
+epochs, batch size, optimizer and loss, the teacher's outputs computed once
+in both), and ``predict_proba`` on 100k rows against one bare forward pass
+plus softmax. A third row shows skorch's default data pipeline (a row-wise
+``Dataset`` and a collating ``DataLoader``) for reference. Runs alternate
+and the best of ``--repeats`` is kept, so both sides see the same machine.
+
+Usage::
+
+    python benchmarks/overhead.py            # writes benchmarks/results/overhead.md
+    python benchmarks/overhead.py --device cuda
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from skorch import NeuralNet
+
+from skdistill import DistilledClassifier
+from skdistill.losses import DistillationLoss, pack_targets
+from skdistill.student import MLP, Standardize, StudentModule
+from skdistill.teachers import teacher_logits
+
+try:
+    from datasets import describe_machine
+except ImportError:  # run from another folder
+    from benchmarks.datasets import describe_machine
+
+RESULTS = Path(__file__).parent / "results"
+N_TRAIN, N_PREDICT, N_FEATURES, N_CLASSES = 20_000, 100_000, 32, 8
+
+
+def make_problem(seed=0):
+    X, y = make_classification(
+        n_samples=N_TRAIN + N_PREDICT,
+        n_features=N_FEATURES,
+        n_informative=20,
+        n_classes=N_CLASSES,
+        random_state=seed,
+    )
+    X = X.astype(np.float32)
+    teacher = LogisticRegression(max_iter=300).fit(X[:N_TRAIN], y[:N_TRAIN])
+    return X[:N_TRAIN], y[:N_TRAIN], X[N_TRAIN:], teacher
+
+
+def estimator(teacher, epochs, device):
+    # A fixed number of epochs on both sides: no stopping rule.
+    return DistilledClassifier(
+        teacher,
+        max_epochs=epochs,
+        n_iter_no_change=epochs + 1,
+        early_stopping=False,
+        device=device,
+        random_state=0,
+    )
+
+
+def bare_fit(teacher, X, y, epochs, device, params):
+    """The hand-written loop: what DistilledClassifier.fit does, minus the estimator."""
+    logits = teacher_logits(teacher, X)
+    label_indices = np.searchsorted(teacher.classes_, y)
+    targets = torch.from_numpy(pack_targets(logits, label_indices)).to(device)
+    inputs = torch.from_numpy(X).to(device)
+    torch.manual_seed(0)
+    module = StudentModule(
+        Standardize.from_data(X), MLP(X.shape[1], N_CLASSES, params["hidden_layer_sizes"])
+    ).to(device)
+    criterion = DistillationLoss(params["temperature"], params["alpha"], params["loss"])
+    optimizer = torch.optim.Adam(module.parameters(), lr=params["lr"])
+    batch_size = params["batch_size"]
+    module.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(inputs), device=device)
+        total = 0.0
+        for start in range(0, len(inputs), batch_size):
+            rows = order[start : start + batch_size]
+            optimizer.zero_grad()
+            loss = criterion(module(inputs[rows]), targets[rows])
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+    return module
+
+
+def skorch_default_fit(teacher, X, y, epochs, device, params):
+    """The same net with skorch's default Dataset and DataLoader pipeline."""
+    logits = teacher_logits(teacher, X)
+    targets = pack_targets(logits, np.searchsorted(teacher.classes_, y))
+    torch.manual_seed(0)
+    net = NeuralNet(
+        module=StudentModule(
+            Standardize.from_data(X), MLP(X.shape[1], N_CLASSES, params["hidden_layer_sizes"])
+        ),
+        criterion=DistillationLoss,
+        criterion__temperature=params["temperature"],
+        criterion__alpha=params["alpha"],
+        optimizer=torch.optim.Adam,
+        lr=params["lr"],
+        batch_size=params["batch_size"],
+        max_epochs=epochs,
+        iterator_train__shuffle=True,
+        train_split=None,
+        device=device,
+        verbose=0,
+    )
+    return net.fit(X, targets)
+
+
+def bare_predict_proba(module, X, device):
+    module.eval()
+    with torch.inference_mode():
+        return torch.softmax(module(torch.from_numpy(X).to(device)), dim=1).cpu().numpy()
+
+
+def best_time(function, repeats):
+    best = np.inf
+    for _ in range(repeats):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        function()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def run(epochs, repeats, device):
+    X, y, X_predict, teacher = make_problem()
+    params = estimator(teacher, epochs, device).get_params()
+    times = {"fit": {}, "predict_proba": {}}
+    fitted = {}
+    # Alternate the contenders within each repeat so that they share the
+    # machine's state (turbo, other load) as evenly as possible.
+    for _ in range(repeats):
+        for name, fit in [
+            ("skdistill", lambda: estimator(teacher, epochs, device).fit(X, y)),
+            ("bare torch", lambda: bare_fit(teacher, X, y, epochs, device, params)),
+            ("skorch defaults", lambda: skorch_default_fit(teacher, X, y, epochs, device, params)),
+        ]:
+            start = time.perf_counter()
+            fitted[name] = fit()
+            elapsed = time.perf_counter() - start
+            times["fit"][name] = min(times["fit"].get(name, np.inf), elapsed)
+    module = fitted["bare torch"]
+    X_predict = np.ascontiguousarray(X_predict)
+    for _ in range(repeats):
+        for name, predict in [
+            ("skdistill", lambda: fitted["skdistill"].predict_proba(X_predict)),
+            ("bare torch", lambda: bare_predict_proba(module, X_predict, device)),
+            ("skorch defaults", lambda: fitted["skorch defaults"].predict_proba(X_predict)),
+        ]:
+            elapsed = best_time(predict, 1)
+            times["predict_proba"][name] = min(times["predict_proba"].get(name, np.inf), elapsed)
+    return times
+
+
+def report(times, epochs, repeats, device):
+    lines = [
+        "# Overhead of DistilledClassifier over a bare PyTorch loop",
+        "",
+        f"{N_TRAIN} rows x {N_FEATURES} features, {N_CLASSES} classes, default student "
+        f"(MLP 256-256, batch 256, Adam), {epochs} epochs; predict_proba on {N_PREDICT} rows. "
+        f"Best of {repeats} alternating runs, device {device}.",
+        "",
+        f"Machine: {describe_machine()}",
+        "",
+        "| operation | contender | seconds | ratio to bare torch |",
+        "|---|---|---:|---:|",
+    ]
+    for operation, by_name in times.items():
+        bare = by_name["bare torch"]
+        for name, seconds in by_name.items():
+            lines.append(f"| {operation} | {name} | {seconds:.3f} | {seconds / bare:.2f}x |")
+    lines += ["", "Targets: fit <= 1.25x, predict_proba <= 1.5x.", ""]
+    lines.append(
+        "Reproduce: `python benchmarks/overhead.py"
+        + (f" --device {device}`" if device != "cpu" else "`")
+    )
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    times = run(args.epochs, args.repeats, args.device)
+    text = report(times, args.epochs, args.repeats, args.device)
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    suffix = "" if args.device == "cpu" else f"_{args.device.replace(':', '')}"
+    (RESULTS / f"overhead{suffix}.md").write_text(text + "\n")
+    (RESULTS / f"overhead{suffix}.json").write_text(json.dumps(times, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
