@@ -138,6 +138,13 @@ def run(epochs, repeats, device):
     X, y, X_predict, teacher = make_problem()
     params = estimator(teacher, epochs, device).get_params()
     times = {"fit": {}, "predict_proba": {}}
+    # Warm-up: the first run of each path pays one-time costs (allocator,
+    # kernel selection, imports) that are not what is measured here.
+    warm = estimator(teacher, 1, device).fit(X, y)
+    bare_fit(teacher, X, y, 1, device, params)
+    skorch_default_fit(teacher, X, y, 1, device, params)
+    warm.predict_proba(X_predict)
+    bare_predict_proba(warm.student_.module_, X_predict, device)
     fitted = {}
     # Alternate the contenders within each repeat so that they share the
     # machine's state (turbo, other load) as evenly as possible.
