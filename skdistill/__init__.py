@@ -4,13 +4,16 @@ The public names are re-exported here; implementation lives in modules
 named for what they hold: ``classifier`` (DistilledClassifier), ``teachers``
 (teacher outputs and ensembles), ``losses``, ``student`` (the network and
 its data pipeline), ``transfer`` (synthetic transfer sets), ``metrics``
-(fidelity to the teacher).
+(fidelity to the teacher), ``bias`` (classes absent from the transfer set),
+``export`` (ONNX), ``persistence`` (safetensors, no pickle).
 """
 
 # Authors: The skdistill developers
 # SPDX-License-Identifier: BSD-3-Clause
 
 from .classifier import DistilledClassifier
+from .export import to_onnx
+from .persistence import load_student, save_student
 from .teachers import TeacherEnsemble
 from .transfer import Munge, RandomMarginal
 
@@ -22,4 +25,7 @@ __all__ = [
     "RandomMarginal",
     "TeacherEnsemble",
     "__version__",
+    "load_student",
+    "save_student",
+    "to_onnx",
 ]

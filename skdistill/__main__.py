@@ -10,7 +10,6 @@ ONNX and as safe (pickle-free) files, with a teacher-versus-student report.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import argparse
-import contextlib
 import sys
 import time
 import warnings
@@ -100,28 +99,44 @@ def _build_parser():
     compress.add_argument(
         "teacher",
         metavar="TEACHER",
-        help="a fitted classifier saved with joblib.dump or pickle (runs code from the file: trusted files only)",
+        help=(
+            "a fitted classifier saved with joblib.dump or pickle "
+            "(runs code from the file: trusted files only)"
+        ),
     )
     compress.add_argument(
         "data",
         metavar="DATA",
         help="rows to distil on: .csv (with a header row) or .parquet (needs pyarrow)",
     )
-    compress.add_argument("--out", metavar="DIR", required=True, help="output directory (created if needed)")
+    compress.add_argument(
+        "--out", metavar="DIR", required=True, help="output directory (created if needed)"
+    )
     compress.add_argument(
         "--target",
         metavar="COLUMN",
-        help="column of DATA holding the labels: dropped from the features, used for hard labels and accuracy",
+        help=(
+            "column of DATA holding the labels: dropped from the features, "
+            "used for hard labels and accuracy"
+        ),
     )
     compress.add_argument(
-        "--test-size", type=_fraction, default=0.2, help="share of the rows held out for the report (default 0.2)"
+        "--test-size",
+        type=_fraction,
+        default=0.2,
+        help="share of the rows held out for the report (default 0.2)",
     )
     compress.add_argument(
-        "--random-state", type=int, default=0, help="seed of the split and of the student (default 0)"
+        "--random-state",
+        type=int,
+        default=0,
+        help="seed of the split and of the student (default 0)",
     )
     student = compress.add_argument_group("student options (as DistilledClassifier's parameters)")
     student.add_argument("--temperature", type=float, default=4.0, help="default 4.0")
-    student.add_argument("--alpha", type=float, default=0.9, help="weight of the soft targets (default 0.9)")
+    student.add_argument(
+        "--alpha", type=float, default=0.9, help="weight of the soft targets (default 0.9)"
+    )
     student.add_argument("--loss", choices=["kl", "logit_mse"], default="kl", help="default kl")
     student.add_argument(
         "--hidden-layer-sizes",
@@ -136,7 +151,9 @@ def _build_parser():
     student.add_argument(
         "--early-stopping", choices=["auto", "on", "off"], default="auto", help="default auto"
     )
-    student.add_argument("--device", default="cpu", help="torch device: cpu, cuda, auto (default cpu)")
+    student.add_argument(
+        "--device", default="cpu", help="torch device: cpu, cuda, auto (default cpu)"
+    )
     student.add_argument(
         "--verbose",
         action="store_true",
@@ -172,6 +189,9 @@ def _layer_sizes(text):
 
 
 def _compress(args):
+    for what, path in (("TEACHER", args.teacher), ("DATA", args.data)):
+        if not Path(path).is_file():
+            raise CommandError(f"{what} file not found: {path}")
     _require_packages()
     teacher = _load_teacher(Path(args.teacher))
     table = _read_table(Path(args.data))
@@ -186,6 +206,7 @@ def _compress(args):
     from .demo import compare, format_comparison
     from .export import to_onnx
     from .persistence import METADATA_FILE, WEIGHTS_FILE, save_student
+    from .progress import EpochProgressBar
 
     if len(X) < 2:
         raise CommandError(f"DATA {args.data} has {len(X)} row(s); at least 2 are needed.")
@@ -214,11 +235,12 @@ def _compress(args):
         device=args.device,
         random_state=args.random_state,
         verbose=int(args.verbose),
+        # skorch's own log replaces the bar with --verbose.
+        callbacks=None if args.verbose else [EpochProgressBar()],
     )
     start = time.perf_counter()
     try:
-        with _progress_bar(student, enabled=not args.verbose):
-            student.fit(X_train, y_train)
+        student.fit(X_train, y_train)
     except (ValueError, TypeError) as error:
         raise CommandError(f"could not distil the teacher on DATA: {error}") from error
     sizes = "-".join(map(str, (X.shape[1], *args.hidden_layer_sizes, len(student.classes_))))
@@ -232,7 +254,9 @@ def _compress(args):
         save_student(student, out)
         onnx_path = to_onnx(student, out / "model.onnx")
     except (OSError, ValueError) as error:
-        raise CommandError(f"could not write the student to {out}: {error}", EXIT_FAILURE) from error
+        raise CommandError(
+            f"could not write the student to {out}: {error}", EXIT_FAILURE
+        ) from error
 
     print()
     try:
@@ -241,15 +265,14 @@ def _compress(args):
             warnings.filterwarnings("ignore", message="X does not have valid feature names")
             rows = compare(teacher, student, X_test, y_test)
     except Exception as error:  # the report is a bonus: the files are written
-        print(f"skdistill compress: warning: could not compare the models: {error}", file=sys.stderr)
+        print(
+            f"skdistill compress: warning: could not compare the models: {error}", file=sys.stderr
+        )
     else:
         print(format_comparison(rows))
-        teacher_row, student_row = rows
-        print(
-            f"\nThe student is {_ratio(teacher_row['size_bytes'], student_row['size_bytes'], 'smaller', 'larger')} "
-            f"and {_ratio(teacher_row['predict_s'], student_row['predict_s'], 'faster', 'slower')} at predict "
-            "than the teacher."
-        )
+        size = _ratio(*rows, "size_bytes", "smaller", "larger")
+        speed = _ratio(*rows, "predict_s", "faster", "slower")
+        print(f"\nThe student is {size} and {speed} at predict than the teacher.")
 
     print()
     for path in (onnx_path, out / WEIGHTS_FILE, out / METADATA_FILE):
@@ -294,13 +317,13 @@ def _load_teacher(path):
             f"could not load TEACHER {path} with joblib: {type(error).__name__}: {error}"
         ) from error
     name = type(teacher).__name__
-    if is_regressor(teacher):
+    if _safe(is_regressor, teacher):
         raise CommandError(
             f"TEACHER {path} holds a regressor ({name}), not a classifier; "
             "compress distils classifiers."
         )
     has_outputs = hasattr(teacher, "predict_proba") or hasattr(teacher, "decision_function")
-    if not (is_classifier(teacher) and has_outputs and hasattr(teacher, "fit")):
+    if not (_safe(is_classifier, teacher) and has_outputs and hasattr(teacher, "fit")):
         raise CommandError(
             f"TEACHER {path} holds a {name}, not a scikit-learn classifier "
             "(an estimator with predict_proba or decision_function)."
@@ -308,6 +331,14 @@ def _load_teacher(path):
     if not is_fitted(teacher):
         raise CommandError(f"TEACHER {path} holds an unfitted {name}; fit it before saving it.")
     return teacher
+
+
+def _safe(check, obj):
+    """check(obj), False where it raises (scikit-learn's tags fail on non-estimators)."""
+    try:
+        return bool(check(obj))
+    except Exception:
+        return False
 
 
 def _read_table(path):
@@ -332,7 +363,9 @@ def _read_table(path):
     except CommandError:
         raise
     except Exception as error:
-        raise CommandError(f"could not read DATA {path}: {type(error).__name__}: {error}") from error
+        raise CommandError(
+            f"could not read DATA {path}: {type(error).__name__}: {error}"
+        ) from error
     raise CommandError(
         f"DATA {path} has an unknown format {suffix or '(no suffix)'!r}; use .csv or .parquet."
     )
@@ -366,8 +399,13 @@ def _features_and_labels(table, teacher, target, data_name):
             if missing:
                 problems.append(f"lacks the teacher's column(s) {_shorten(missing)}")
             if extra:
-                problems.append(f"has column(s) the teacher was not fitted on: {_shorten(extra)}{hint}")
-            raise CommandError(f"the columns of DATA {data_name} do not match the teacher: it {'; it '.join(problems)}.")
+                problems.append(
+                    f"has column(s) the teacher was not fitted on: {_shorten(extra)}{hint}"
+                )
+            raise CommandError(
+                f"the columns of DATA {data_name} do not match the teacher: "
+                f"it {'; it '.join(problems)}."
+            )
         table = table[expected]
     else:
         n_expected = getattr(teacher, "n_features_in_", None)
@@ -390,8 +428,9 @@ def _features_and_labels(table, teacher, target, data_name):
     return table, y
 
 
-def _ratio(teacher, student, better, worse):
-    """"3.2x faster" or "1.5x slower": how the student compares."""
+def _ratio(teacher_row, student_row, key, better, worse):
+    """How the student compares on ``key``: such as 3.2x faster, or 1.5x slower."""
+    teacher, student = teacher_row[key], student_row[key]
     ratio = teacher / student if student > 0 else float("inf")
     word = better if ratio >= 1 else worse
     ratio = ratio if ratio >= 1 else 1 / ratio
@@ -411,40 +450,6 @@ def _describe(teacher):
     if isinstance(n_estimators, int):
         return f"{type(teacher).__name__}(n_estimators={n_estimators})"
     return type(teacher).__name__
-
-
-@contextlib.contextmanager
-def _progress_bar(estimator, enabled=True):
-    """An :class:`~skdistill.progress.EpochProgressBar` on stderr during ``fit``.
-
-    DistilledClassifier takes no extra skorch callbacks, so the net it
-    builds gets one here, for this fit only, and loses it afterwards;
-    without that hook the fit runs without a bar.
-    """
-    build = getattr(estimator, "_build_student", None)
-    if not enabled or build is None:
-        yield
-        return
-    from .progress import EpochProgressBar
-
-    bar = EpochProgressBar()
-
-    def build_with_progress(*args, **kwargs):
-        net = build(*args, **kwargs)
-        net.callbacks = [*(net.callbacks or []), ("epoch_progress", bar)]
-        return net
-
-    estimator._build_student = build_with_progress
-    try:
-        yield
-    finally:
-        del estimator._build_student
-        bar.close()
-        net = getattr(estimator, "student_", None)
-        if net is not None:
-            net.callbacks = [cb for cb in net.callbacks if not (isinstance(cb, tuple) and cb[1] is bar)]
-            if hasattr(net, "callbacks_"):
-                net.callbacks_ = [(name, cb) for name, cb in net.callbacks_ if cb is not bar]
 
 
 def _onnx_difference(onnx_path, student, X):

@@ -27,6 +27,7 @@ from sklearn.utils.validation import (
 from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
 from skorch.callbacks import EarlyStopping
 
+from .bias import absent_class_bias, absent_classes
 from .losses import NO_LABEL, DistillationLoss, pack_targets
 from .student import (
     MLP,
@@ -137,6 +138,13 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         labelled by the teacher and join the soft-target term, while the
         real rows keep their hard labels too. Its ``random_state`` is set
         from this estimator's.
+    correct_absent_classes : bool, default=True
+        For each class that the teacher never predicts on the training and
+        transfer rows and that ``y`` does not contain (Hinton's omitted 3s),
+        set the student's output bias so that its mean predicted probability
+        of the class on those rows equals the teacher's; see
+        :func:`skdistill.bias.absent_class_bias`. Other classes are left
+        alone. The corrected classes are ``absent_classes_``.
     preprocessor : "auto", transformer or None, default="auto"
         Turns X into the student's numeric features (the teacher always
         gets X as given). ``"auto"``: for a DataFrame with categorical,
@@ -147,6 +155,10 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
     memory : str, joblib.Memory or None, default=None
         Caches the teacher's outputs on disk, so that a search over
         temperature and alpha computes them once per fold.
+    callbacks : list of skorch callbacks, default=None
+        Added to the student's callbacks (after the stopping rule), e.g.
+        skorch's ``Checkpoint`` or :class:`skdistill.progress.EpochProgressBar`.
+        Each fit uses clones, so the list's callbacks are never modified.
     device : str, default="cpu"
         Torch device of the student: ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
         or ``"auto"`` (CUDA when available).
@@ -166,6 +178,9 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         :class:`~skdistill.teachers.TeacherEnsemble` of them.
     preprocessor_ : transformer or None
         The fitted preprocessing of X for the student, if any.
+    absent_classes_ : ndarray
+        Classes whose output bias was corrected (see
+        ``correct_absent_classes``); usually empty.
     student_ : skorch.NeuralNet
         The fitted student, with its ``module_`` and ``history``.
     n_iter_ : int
@@ -218,8 +233,10 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         "teacher_weights": ["array-like", None],
         "teacher_averaging": [StrOptions({"arithmetic", "geometric"})],
         "transfer": [None, HasMethods(["generate"])],
+        "correct_absent_classes": ["boolean"],
         "preprocessor": [None, StrOptions({"auto"}), HasMethods(["fit", "transform"])],
         "memory": [None, str, HasMethods(["cache"])],
+        "callbacks": [None, list],
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -245,8 +262,10 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         teacher_weights=None,
         teacher_averaging="arithmetic",
         transfer=None,
+        correct_absent_classes=True,
         preprocessor="auto",
         memory=None,
+        callbacks=None,
         device="cpu",
         random_state=None,
         verbose=0,
@@ -268,8 +287,10 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         self.teacher_weights = teacher_weights
         self.teacher_averaging = teacher_averaging
         self.transfer = transfer
+        self.correct_absent_classes = correct_absent_classes
         self.preprocessor = preprocessor
         self.memory = memory
+        self.callbacks = callbacks
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -367,6 +388,12 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         with _seeded_torch(torch_seed, device):
             net = self._build_student(X, len(self.classes_), sample_weight, torch_seed, device)
             net.fit(X_student_all, targets)
+        absent = self._absent_classes(logits, label_indices)
+        if absent.size:
+            student_logits = predict_logits(net.module_, X_student_all, device)
+            bias = absent_class_bias(student_logits, logits, absent)
+            net.module_.logit_bias.copy_(torch.as_tensor(bias))
+        self.absent_classes_ = self.classes_[absent]
 
         self.teacher_ = teacher
         self.student_ = net
@@ -509,6 +536,15 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             return extra_rows
         return [*extra_rows, synthetic]
 
+    def _absent_classes(self, teacher_logits, label_indices):
+        """Classes to correct: never the teacher's argmax, and not in y."""
+        if not self.correct_absent_classes:
+            return np.array([], dtype=int)
+        absent = absent_classes(teacher_logits)
+        if label_indices is not None:
+            absent = np.setdiff1d(absent, label_indices)
+        return absent
+
     def _early_stopping_on(self, n_samples):
         if self.early_stopping == "auto":
             return n_samples >= AUTO_EARLY_STOPPING_MIN_SAMPLES
@@ -547,7 +583,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             load_best=load_best,
         )
         return NeuralNet(
-            module=StudentModule(standardize, body),
+            module=StudentModule(standardize, body, n_outputs=n_classes),
             optimizer=torch.optim.Adam,
             lr=self.lr,
             max_epochs=self.max_epochs,
@@ -558,7 +594,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             iterator_train__shuffle=True,
             iterator_valid=TensorBatchIterator,
             train_split=train_split,
-            callbacks=[stopping],
+            callbacks=[stopping, *[clone(callback) for callback in self.callbacks or []]],
             device=device,
             verbose=self.verbose,
             **criterion,
@@ -744,5 +780,5 @@ def _adapt_user_net(net, standardize, n_features, n_classes, criterion):
     for name in [name for name in params if name.startswith("criterion__")]:
         del params[name]
     body = _make_body(params["module"], module_kwargs, n_features, n_classes)
-    params.update(criterion, module=StudentModule(standardize, body))
+    params.update(criterion, module=StudentModule(standardize, body, n_outputs=n_classes))
     return type(net)(**params)

@@ -33,20 +33,13 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 
-from .classifier import (
-    DistilledClassifier,
-    _as_float32,
-    _check_teacher_logits,
-    _check_teacher_n_features,
-    _is_indexable,
-    _label_indices,
-    _seeded_torch,
-)
+from .classifier import DistilledClassifier, _label_indices, _seeded_torch
 from .losses import pack_targets
 from .student import predict_logits
-from .teachers import check_teacher_list, fit_teachers, teacher_classes, teacher_logits
+from .teachers import as_teacher_list, is_fitted, teacher_classes, teacher_logits
 
 __all__ = [
     "SpecialistEnsemble",
@@ -66,14 +59,17 @@ COMBINE_CHUNK_SIZE = 4096
 COMBINE_START_FLOOR = 1e-12
 
 
-def confusable_class_subsets(proba, n_subsets, *, overlap=0.0, random_state=None):
+def confusable_class_subsets(proba, n_subsets, *, overlap_correlation=None, random_state=None):
     """Groups of classes that a model confuses with each other.
 
     As Hinton et al. (2015): the columns of the covariance matrix of the
     predicted probabilities (one column per class) are clustered with
     k-means. Classes that are predicted together, with probability moving
     between them from row to row, have similar columns and land in one
-    cluster. No true labels are needed.
+    cluster. No true labels are needed. Each class's predictions are first
+    scaled to unit variance (the covariance becomes the correlation
+    matrix), or the classes predicted most confidently each form a cluster
+    of their own and every other class lands in one large cluster.
 
     A cluster of a single class (nothing to confuse it with) or of every
     class (no "other" class left for a dustbin) is dropped, so fewer than
@@ -85,12 +81,12 @@ def confusable_class_subsets(proba, n_subsets, *, overlap=0.0, random_state=None
         Predicted class probabilities, one row per example.
     n_subsets : int
         Number of k-means clusters, at most ``n_classes``.
-    overlap : float, default=0.0
-        A class also joins every other cluster whose centre is at most
-        ``1 + overlap`` times as far from its column as its own cluster's
-        centre; ``0`` gives disjoint groups. Overlapping groups let the
-        classes on the border of two groups be covered by both
-        specialists.
+    overlap_correlation : float in (0, 1] or None, default=None
+        Lets a class also join every other group holding a class whose
+        predicted probabilities correlate with its own at least this much
+        (on the letter set, 0.3 adds G to the group of O and Q, and Q to
+        that of C, E and G), so that a class on the border of two groups
+        is covered by both specialists. None: disjoint groups.
     random_state : int, RandomState instance or None, default=None
         Seeds k-means.
 
@@ -118,21 +114,45 @@ def confusable_class_subsets(proba, n_subsets, *, overlap=0.0, random_state=None
             f"n_subsets={n_subsets} must be between 1 and the number of classes, "
             f"{n_classes}: k-means cannot form more groups than there are classes."
         )
-    if overlap < 0:
-        raise ValueError(f"overlap must be non-negative; got {overlap!r}.")
-    columns = np.cov(proba, rowvar=False).reshape(n_classes, n_classes)
+    if overlap_correlation is not None and not 0 < overlap_correlation <= 1:
+        raise ValueError(
+            f"overlap_correlation must be in (0, 1] or None; got {overlap_correlation!r}."
+        )
+    correlation = _prediction_correlation(proba)
     with warnings.catch_warnings():
         # Identical columns (classes never predicted) give fewer distinct
         # clusters than asked for; the empty ones are dropped below.
         warnings.simplefilter("ignore", ConvergenceWarning)
         kmeans = KMeans(n_clusters=n_subsets, n_init=10, random_state=random_state)
-        distances = kmeans.fit_transform(columns)
-    own = distances[np.arange(n_classes), kmeans.labels_][:, np.newaxis]
-    member = distances <= own * (1 + overlap)
-    member[np.arange(n_classes), kmeans.labels_] = True
+        labels = kmeans.fit_predict(correlation)
+    member = np.eye(n_subsets, dtype=bool)[labels]
+    if overlap_correlation is not None:
+        member |= _strongest_correlation(correlation, member) >= overlap_correlation
     subsets = {tuple(np.flatnonzero(member[:, j])) for j in range(n_subsets)}
-    useful = [np.array(s) for s in sorted(subsets) if 2 <= len(s) < n_classes]
-    return useful
+    return [np.array(s) for s in sorted(subsets) if 2 <= len(s) < n_classes]
+
+
+def _prediction_correlation(proba):
+    """The covariance matrix of the predictions, each class scaled to unit variance.
+
+    Unscaled, each column is dominated by its own class's variance: classes
+    predicted confidently (high variance) end up alone, and the others in
+    one large cluster. On the letter set, k-means into 6 on the covariance
+    gives five single letters and 21 together; on this matrix, groups such
+    as DHNOQR, CEGKX, BSZ, FP, TUVWY. A class never predicted (no variance)
+    keeps a zero column.
+    """
+    covariance = np.atleast_2d(np.cov(proba, rowvar=False))
+    scale = np.sqrt(np.diag(covariance))
+    scale = np.where(scale > 0, scale, 1.0)
+    return covariance / np.outer(scale, scale)
+
+
+def _strongest_correlation(correlation, member):
+    """(n_classes, n_groups): each class's largest correlation with another class of each group."""
+    others = correlation.copy()
+    np.fill_diagonal(others, -np.inf)
+    return np.stack([others[:, group].max(axis=1, initial=-np.inf) for group in member.T], axis=1)
 
 
 def dustbin_logit_offset(true_rest_share, sampled_rest_share):
@@ -181,7 +201,10 @@ def dustbin_logit_offset(true_rest_share, sampled_rest_share):
     >>> dustbin_logit_offset(0.5, 0.5)
     0.0
     """
-    for name, share in [("true_rest_share", true_rest_share), ("sampled_rest_share", sampled_rest_share)]:
+    for name, share in [
+        ("true_rest_share", true_rest_share),
+        ("sampled_rest_share", sampled_rest_share),
+    ]:
         if not 0 < share < 1:
             raise ValueError(f"{name} must be strictly between 0 and 1; got {share!r}.")
     rest = math.log(true_rest_share / sampled_rest_share)
@@ -219,6 +242,10 @@ def combine_predictions(
 
     It runs batched over rows in float64 torch and stops when no
     probability changes by more than ``tol``, or after ``max_iter`` steps.
+    With one active specialist the first step already lands on the
+    minimum: the mean of ``p_g`` and ``p_m``, with ``p_m``'s dustbin shared
+    among its classes in the proportions of ``p_g``. Overlapping
+    specialists (``top_n > 1`` or overlapping subsets) take more steps.
 
     Parameters
     ----------
@@ -273,7 +300,9 @@ def combine_predictions(
     n_iter = 0
     for start in range(0, n_samples, COMBINE_CHUNK_SIZE):
         rows = slice(start, start + COMBINE_CHUNK_SIZE)
-        pairs = _active_pairs(active[rows], buckets, [np.asarray(p)[rows] for p in specialist_proba])
+        pairs = _active_pairs(
+            active[rows], buckets, [np.asarray(p)[rows] for p in specialist_proba]
+        )
         result[rows], steps = _combine_chunk(p_g[rows], *pairs, tol=tol, max_iter=max_iter)
         n_iter = max(n_iter, steps)
     return (result, n_iter) if return_n_iter else result
@@ -323,7 +352,9 @@ def _combine_chunk(p_g, pair_rows, pair_buckets, pair_targets, *, tol, max_iter)
     tiny = torch.finfo(p_g.dtype).tiny
     for step in range(1, max_iter + 1):
         q_pairs = q[rows]
-        bucket_mass = torch.zeros(len(rows), n_buckets, dtype=q.dtype).scatter_add_(1, buckets, q_pairs)
+        bucket_mass = torch.zeros(len(rows), n_buckets, dtype=q.dtype).scatter_add_(
+            1, buckets, q_pairs
+        )
         # E-step: each specialist's bucket mass is shared among the bucket's
         # classes in proportion to the current q.
         shares = q_pairs * targets / bucket_mass.gather(1, buckets).clamp(min=tiny)
@@ -331,8 +362,38 @@ def _combine_chunk(p_g, pair_rows, pair_buckets, pair_targets, *, tol, max_iter)
         change = float((q_new - q).abs().max())
         q = q_new
         if change < tol:
-            break
-    return q.numpy(), step
+            return q.numpy(), step
+    return q.numpy(), max_iter
+
+
+#: DistilledClassifier's parameters that SpecialistEnsemble takes too, to
+#: build its generalist (and so its specialists) with. Not taken: the
+#: transfer set, whose synthetic rows would need the specialists' own
+#: rebalancing.
+_GENERALIST_PARAMS = (
+    "teacher",
+    "teacher_weights",
+    "teacher_averaging",
+    "temperature",
+    "alpha",
+    "loss",
+    "student",
+    "hidden_layer_sizes",
+    "max_epochs",
+    "batch_size",
+    "lr",
+    "early_stopping",
+    "validation_fraction",
+    "n_iter_no_change",
+    "tol",
+    "proba_floor",
+    "correct_absent_classes",
+    "preprocessor",
+    "memory",
+    "device",
+    "random_state",
+    "verbose",
+)
 
 
 class SpecialistEnsemble(ClassifierMixin, BaseEstimator):
@@ -344,8 +405,9 @@ class SpecialistEnsemble(ClassifierMixin, BaseEstimator):
     1. **Generalist.** A :class:`~skdistill.DistilledClassifier` is
        distilled from the teacher over every class.
     2. **Class subsets.** The columns of the covariance matrix of the
-       generalist's probabilities on the training rows are clustered with
-       k-means (:func:`confusable_class_subsets`). The generalist's
+       generalist's probabilities on the training rows (scaled to unit
+       variance per class) are clustered with k-means
+       (:func:`confusable_class_subsets`). The generalist's
        predictions, not the teacher's, as in the paper: the specialists
        are there to resolve the generalist's confusions, which are the
        ones consulted at prediction time; and a teacher scored on its own
@@ -362,7 +424,9 @@ class SpecialistEnsemble(ClassifierMixin, BaseEstimator):
        the mean of the other classes' rows with ``log(n_other)`` added to
        its bias, so the dustbin logit starts at ``mean + log n``, the
        value ``logsumexp`` of the other logits takes when they are equal
-       (and a lower bound on it otherwise).
+       (and a lower bound on it otherwise): a linear layer cannot output
+       ``logsumexp`` itself, and this is the linear choice that is exact
+       when the generalist has no preference among the other classes.
     4. **Prediction.** Per row, the specialists whose subset holds one of
        the generalist's ``top_n`` most probable classes are consulted, and
        the distribution minimising ``KL(p_g || q) + sum_m KL(p_m || C_m q)``
@@ -370,8 +434,9 @@ class SpecialistEnsemble(ClassifierMixin, BaseEstimator):
        the generalist's distribution.
 
     The rebalanced training rows are chosen by the teacher's top class, a
-    function of the features: the target of each row stays what it was,
-    so the specialist's dustbin needs no correction. The paper's
+    function of the features: the targets of a row (soft, and hard when y
+    is given) stay what they were, so the specialist's dustbin needs no
+    correction. The paper's
     correction (the prior shift of rows sampled by label,
     :func:`dustbin_logit_offset`) is available as
     ``dustbin_correction="prior"``.
@@ -392,11 +457,12 @@ class SpecialistEnsemble(ClassifierMixin, BaseEstimator):
         estimator's student and training parameters. Given, a clone of it
         is fitted with this estimator's teacher in place of its own, and
         its student and training parameters then apply to the generalist
-        and the specialists alike (this estimator's ``temperature`` to
-        ``verbose`` are not used; its ``random_state`` seeds the
-        generalist only when the template has none). The object itself is
-        never fitted nor modified.
-    overlap : float, default=0.0
+        and the specialists alike: this estimator's parameters shared with
+        DistilledClassifier (``teacher_weights`` to ``verbose`` below) are
+        not used, and its ``random_state`` seeds the generalist only when
+        the template has none. The object itself is never fitted nor
+        modified.
+    overlap_correlation : float in (0, 1] or None, default=None
         Lets subsets overlap; see :func:`confusable_class_subsets`.
     top_n : int, default=1
         A row consults the specialists of its ``top_n`` most probable
@@ -410,13 +476,16 @@ class SpecialistEnsemble(ClassifierMixin, BaseEstimator):
     combine_max_iter : int, default=200
         Most steps of :func:`combine_predictions`.
     n_jobs : int or None, default=None
-        Specialists trained in parallel (joblib processes); for CPU
-        students.
-    temperature, alpha, loss, student, hidden_layer_sizes, max_epochs, \
-batch_size, lr, early_stopping, validation_fraction, n_iter_no_change, \
-tol, proba_floor, memory, device, verbose
+        Specialists trained in parallel, in joblib worker processes; for
+        CPU students. Not with joblib's threading backend: every fit seeds
+        torch's global generator.
+    teacher_weights, teacher_averaging, temperature, alpha, loss, student, \
+hidden_layer_sizes, max_epochs, batch_size, lr, early_stopping, \
+validation_fraction, n_iter_no_change, tol, proba_floor, \
+correct_absent_classes, preprocessor, memory, device, verbose
         As for :class:`~skdistill.DistilledClassifier`, for the generalist
-        and the specialists alike (unless ``generalist`` is given).
+        and the specialists alike (unless ``generalist`` is given);
+        ``correct_absent_classes`` for the generalist only.
     random_state : int, RandomState instance or None, default=None
         Seeds the generalist (see ``generalist``), k-means, the
         specialists' training rows and their training.
@@ -425,8 +494,8 @@ tol, proba_floor, memory, device, verbose
     ----------
     classes_ : ndarray of shape (n_classes,)
         The teacher's classes.
-    teacher_ : estimator or list of estimators
-        The fitted teacher(s) used.
+    teacher_ : classifier
+        The fitted teacher used (the generalist's ``teacher_``).
     generalist_ : DistilledClassifier
         The fitted generalist.
     class_subsets_ : list of ndarray
@@ -462,7 +531,8 @@ tol, proba_floor, memory, device, verbose
     >>> X, y = iris.data, iris.target_names[iris.target]
     >>> forest = RandomForestClassifier(n_estimators=30, random_state=0).fit(X, y)
     >>> ensemble = SpecialistEnsemble(forest, n_specialists=2, hidden_layer_sizes=(8,),
-    ...                               max_epochs=20, lr=0.01, random_state=0).fit(X, y)
+    ...                               max_epochs=30, batch_size=32, lr=0.01,
+    ...                               random_state=0).fit(X, y)
     >>> ensemble.class_subsets_
     [array(['versicolor', 'virginica'], dtype='<U10')]
     >>> ensemble.predict_proba(X[:2]).shape
@@ -472,10 +542,10 @@ tol, proba_floor, memory, device, verbose
     """
 
     _parameter_constraints = {
-        **DistilledClassifier._parameter_constraints,
+        **{name: DistilledClassifier._parameter_constraints[name] for name in _GENERALIST_PARAMS},
         "n_specialists": [Interval(Integral, 1, None, closed="left")],
         "generalist": [None, DistilledClassifier],
-        "overlap": [Interval(Real, 0, None, closed="left")],
+        "overlap_correlation": [None, Interval(Real, 0, 1, closed="right")],
         "top_n": [Interval(Integral, 1, None, closed="left")],
         "dustbin_correction": [StrOptions({"none", "prior"})],
         "combine_tol": [Interval(Real, 0, None, closed="neither")],
@@ -489,12 +559,14 @@ tol, proba_floor, memory, device, verbose
         *,
         n_specialists,
         generalist=None,
-        overlap=0.0,
+        overlap_correlation=None,
         top_n=1,
         dustbin_correction="none",
         combine_tol=1e-6,
         combine_max_iter=200,
         n_jobs=None,
+        teacher_weights=None,
+        teacher_averaging="arithmetic",
         temperature=4.0,
         alpha=0.9,
         loss="kl",
@@ -508,6 +580,8 @@ tol, proba_floor, memory, device, verbose
         n_iter_no_change=10,
         tol=1e-4,
         proba_floor="auto",
+        correct_absent_classes=True,
+        preprocessor="auto",
         memory=None,
         device="cpu",
         random_state=None,
@@ -516,12 +590,14 @@ tol, proba_floor, memory, device, verbose
         self.teacher = teacher
         self.n_specialists = n_specialists
         self.generalist = generalist
-        self.overlap = overlap
+        self.overlap_correlation = overlap_correlation
         self.top_n = top_n
         self.dustbin_correction = dustbin_correction
         self.combine_tol = combine_tol
         self.combine_max_iter = combine_max_iter
         self.n_jobs = n_jobs
+        self.teacher_weights = teacher_weights
+        self.teacher_averaging = teacher_averaging
         self.temperature = temperature
         self.alpha = alpha
         self.loss = loss
@@ -535,6 +611,8 @@ tol, proba_floor, memory, device, verbose
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.proba_floor = proba_floor
+        self.correct_absent_classes = correct_absent_classes
+        self.preprocessor = preprocessor
         self.memory = memory
         self.device = device
         self.random_state = random_state
@@ -547,7 +625,9 @@ tol, proba_floor, memory, device, verbose
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         # y is needed exactly when the generalist alone would need it.
-        tags.target_tags.required = DistilledClassifier(self.teacher).__sklearn_tags__().target_tags.required
+        tags.target_tags.required = (
+            DistilledClassifier(self.teacher).__sklearn_tags__().target_tags.required
+        )
         return tags
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -556,7 +636,7 @@ tol, proba_floor, memory, device, verbose
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or DataFrame of shape (n_samples, n_features)
             Training rows, passed to the teacher as given.
         y : array-like of shape (n_samples,), default=None
             Hard labels, a subset of the teacher's classes; None to learn
@@ -567,54 +647,60 @@ tol, proba_floor, memory, device, verbose
         self : SpecialistEnsemble
             The fitted estimator.
         """
-        teachers = check_teacher_list(self.teacher)
         template = self._generalist_template()
         template._check_training_params()
-        X_teacher = X
-        # The generalist's own validation, so both report the same errors.
-        X, y = DistilledClassifier._validate_training_data(self, X, y, teachers)
-        if not _is_indexable(X_teacher):
-            X_teacher = X
-
-        teachers = fit_teachers(teachers, X_teacher, y)
-        classes = teacher_classes(teachers)
-        _check_teacher_n_features(teachers, X.shape[1])
-        self._check_ensemble_size(len(classes))
-        label_indices = None if y is None else _label_indices(y, classes)
-        logits = teacher_logits(
-            teachers, X_teacher, proba_floor=template.proba_floor, memory=template.memory
-        )
-        _check_teacher_logits(logits, len(X), len(classes))
-        teacher = teachers if isinstance(self.teacher, (list, tuple)) else teachers[0]
-
+        if y is not None:
+            y = column_or_1d(y, warn=True)
+            check_classification_targets(y)
+        self._check_ensemble_size(_n_classes_before_fit(self.teacher, y))
         rng = check_random_state(self.random_state)
         if template.random_state is None:
             template.set_params(random_state=_draw_seed(rng))
-        generalist = template.set_params(teacher=teacher).fit(X_teacher, y)
-
-        generalist_proba = _net_proba(generalist.student_, X)
-        subsets = confusable_class_subsets(
-            generalist_proba, self.n_specialists, overlap=self.overlap, random_state=_draw_seed(rng)
+        # The generalist checks X and y, fits an unfitted teacher, and
+        # preprocesses X for its student; the specialists reuse all three.
+        generalist = template.set_params(teacher=self.teacher).fit(X, y)
+        validate_data(self, X, skip_check_array=True)
+        classes = generalist.classes_
+        self._check_ensemble_size(len(classes))
+        X_student = generalist._student_features(X)
+        X_teacher = X if hasattr(X, "iloc") or isinstance(X, np.ndarray) else X_student
+        logits = teacher_logits(
+            generalist.teacher_,
+            X_teacher,
+            proba_floor=generalist.proba_floor,
+            memory=generalist.memory,
         )
-        if len(subsets) < self.n_specialists:
+        label_indices = None if y is None else _label_indices(y, classes)
+
+        subsets = confusable_class_subsets(
+            _net_proba(generalist.student_, X_student),
+            self.n_specialists,
+            overlap_correlation=self.overlap_correlation,
+            random_state=_draw_seed(rng),
+        )
+        if not subsets:
             warnings.warn(
-                f"k-means formed {self.n_specialists} groups of classes but only "
-                f"{len(subsets)} hold at least two classes and not all of them; "
-                f"fitting {len(subsets)} specialists.",
+                f"None of the {self.n_specialists} groups of classes k-means formed "
+                "holds at least two classes and not all of them: no specialist is "
+                "fitted, and the ensemble predicts as its generalist.",
                 UserWarning,
+                stacklevel=2,
             )
         jobs = [
-            self._specialist_job(generalist, X, logits, label_indices, subset, rng)
+            self._specialist_job(generalist, X_student, logits, label_indices, subset, rng)
             for subset in subsets
         ]
-        fitted = Parallel(n_jobs=self.n_jobs)(delayed(_train_net)(*job[:4]) for job in jobs)
+        # Processes, not threads: each fit seeds torch's global generator.
+        fitted = Parallel(n_jobs=self.n_jobs, prefer="processes")(
+            delayed(_train_net)(*args) for args, _ in jobs
+        )
 
         self.classes_ = classes
-        self.teacher_ = teacher
+        self.teacher_ = generalist.teacher_
         self.generalist_ = generalist
         self.class_subsets_ = [classes[subset] for subset in subsets]
         self.specialists_ = fitted
-        self.dustbin_offsets_ = np.array([job[4] for job in jobs], dtype=np.float64)
+        self.dustbin_offsets_ = np.array([offset for _, offset in jobs], dtype=np.float64)
         return self
 
     def predict_proba(self, X):
@@ -622,7 +708,7 @@ tol, proba_floor, memory, device, verbose
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or DataFrame of shape (n_samples, n_features)
 
         Returns
         -------
@@ -630,13 +716,13 @@ tol, proba_floor, memory, device, verbose
             Columns in the order of ``classes_``.
         """
         check_is_fitted(self)
-        X = _as_float32(validate_data(self, X, reset=False, dtype=[np.float32, np.float64]))
+        X_student = self.generalist_._student_features(X)  # checks X as an array too
+        validate_data(self, X, reset=False, skip_check_array=True)
+        X = X_student
         generalist_proba = _net_proba(self.generalist_.student_, X)
-        subsets = self._subset_indices()
+        subsets = [_label_indices(subset, self.classes_) for subset in self.class_subsets_]
         active = self._active_specialists(generalist_proba, subsets)
-        specialist_proba = [
-            self._specialist_proba(m, X, active[:, m]) for m in range(len(subsets))
-        ]
+        specialist_proba = [self._specialist_proba(m, X, active[:, m]) for m in range(len(subsets))]
         return combine_predictions(
             generalist_proba,
             specialist_proba,
@@ -658,15 +744,17 @@ tol, proba_floor, memory, device, verbose
         y_pred : ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def _generalist_template(self):
         if self.generalist is not None:
             return clone(self.generalist)
-        names = DistilledClassifier._get_param_names()
-        return DistilledClassifier(**{name: getattr(self, name) for name in names if hasattr(self, name)})
+        return DistilledClassifier(**{name: getattr(self, name) for name in _GENERALIST_PARAMS})
 
     def _check_ensemble_size(self, n_classes):
+        if n_classes is None:
+            return
         if self.n_specialists > n_classes:
             raise ValueError(
                 f"n_specialists={self.n_specialists} is larger than the teacher's "
@@ -679,7 +767,7 @@ tol, proba_floor, memory, device, verbose
             )
 
     def _specialist_job(self, generalist, X, logits, label_indices, subset, rng):
-        """The unfitted net, rows, targets and seed of one specialist, and its offset."""
+        """The arguments of :func:`_train_net` for one specialist, and its dustbin offset."""
         in_subset = np.isin(np.argmax(logits, axis=1), subset)
         rows = _rebalanced_rows(in_subset, rng)
         seed = _draw_seed(rng)
@@ -690,17 +778,17 @@ tol, proba_floor, memory, device, verbose
             # skorch refuses set_params(module=...) on a torch module, so the
             # net is rebuilt with every other setting as it was.
             net = type(net)(**{**net.get_params(deep=False), "module": module})
-        targets = _specialist_targets(logits[rows], subset, None if label_indices is None else label_indices[rows])
+        targets = _specialist_targets(
+            logits[rows], subset, None if label_indices is None else label_indices[rows]
+        )
         offset = 0.0
         if self.dustbin_correction == "prior":
             n_rest = np.count_nonzero(~in_subset)
             offset = dustbin_logit_offset(
-                _open_share(n_rest, len(X)), _open_share(np.count_nonzero(~in_subset[rows]), len(rows))
+                _open_share(n_rest, len(X)),
+                _open_share(np.count_nonzero(~in_subset[rows]), len(rows)),
             )
-        return net, X[rows], targets, seed, offset
-
-    def _subset_indices(self):
-        return [_label_indices(subset, self.classes_) for subset in self.class_subsets_]
+        return (net, X[rows], targets, seed), offset
 
     def _active_specialists(self, generalist_proba, subsets):
         """(n_samples, n_specialists) bool: subsets holding one of a row's top classes."""
@@ -721,6 +809,21 @@ tol, proba_floor, memory, device, verbose
             logits[:, -1] += self.dustbin_offsets_[m]
             proba[rows] = softmax(logits, axis=1)
         return proba
+
+
+def _n_classes_before_fit(teacher, y):
+    """The number of classes the generalist will have, known without training.
+
+    None when it cannot be known yet (an invalid teacher, or an unfitted one
+    and no y): the generalist's fit then reports the problem.
+    """
+    try:
+        teachers = as_teacher_list(teacher)
+        if teachers and all(map(is_fitted, teachers)):
+            return len(teacher_classes(teachers))
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return None if y is None else len(np.unique(y))
 
 
 def _draw_seed(rng):
@@ -766,7 +869,10 @@ def _specialist_module(generalist_module, subset, n_classes):
 
     The output layer is the generalist's last ``nn.Linear`` with
     ``n_classes`` outputs. None when there is none: the specialist then
-    starts from fresh weights.
+    starts from fresh weights. A fixed ``logit_bias`` the generalist adds
+    after that layer (its absent-class correction) is folded into the new
+    layer's bias, so the specialist starts from the generalist's logits
+    and can go on learning them.
     """
     module = copy.deepcopy(generalist_module)
     found = [
@@ -778,23 +884,36 @@ def _specialist_module(generalist_module, subset, n_classes):
     if not found:
         return None
     parent, name, head = found[-1]
-    rest = np.setdiff1d(np.arange(n_classes), subset)
-    new_head = torch.nn.Linear(
-        head.in_features, len(subset) + 1, bias=head.bias is not None,
-        device=head.weight.device, dtype=head.weight.dtype,
-    )
+    rest = torch.as_tensor(np.setdiff1d(np.arange(n_classes), subset))
+    subset = torch.as_tensor(np.asarray(subset))
+    like = dict(device=head.weight.device, dtype=head.weight.dtype)
+    bias = _pop_logit_bias(module, n_classes, len(subset) + 1, like)
+    if head.bias is not None:
+        bias = bias + head.bias.detach()
+    new_head = torch.nn.Linear(head.in_features, len(subset) + 1, **like)
     with torch.no_grad():
         new_head.weight[:-1] = head.weight[subset]
         new_head.weight[-1] = head.weight[rest].mean(dim=0)
-        if head.bias is not None:
-            new_head.bias[:-1] = head.bias[subset]
-            new_head.bias[-1] = head.bias[rest].mean() + math.log(len(rest))
+        new_head.bias[:-1] = bias[subset]
+        new_head.bias[-1] = bias[rest].mean() + math.log(len(rest))
     setattr(parent, name, new_head)
     return module
 
 
+def _pop_logit_bias(module, n_classes, n_outputs, like):
+    """The module's fixed ``logit_bias`` over the classes (zeros if none), reset for n_outputs."""
+    logit_bias = getattr(module, "logit_bias", None)
+    if not isinstance(logit_bias, torch.Tensor) or logit_bias.shape != (n_classes,):
+        return torch.zeros(n_classes, **like)
+    module.logit_bias = torch.zeros(n_outputs, **like)
+    return logit_bias.detach().to(**like)
+
+
 def _train_net(net, X, targets, seed):
     """Fit one specialist (run in a joblib worker when n_jobs > 1)."""
+    # joblib hands large arrays to workers as read-only memory maps, which
+    # torch warns about when wrapping them.
+    X, targets = np.require(X, requirements="W"), np.require(targets, requirements="W")
     with _seeded_torch(seed, net.device):
         net.fit(X, targets)
     return net

@@ -125,6 +125,10 @@ class StudentModule(nn.Module):
     standardize : Standardize
     body : nn.Module
         Maps standardised ``(batch, n_features)`` inputs to logits.
+    n_outputs : int, default=None
+        With a number, a ``logit_bias`` buffer of that size (zeros) is added
+        to the body's logits: a correction set after training, not learnt
+        (see :func:`skdistill.bias.absent_class_bias`).
 
     Examples
     --------
@@ -136,13 +140,18 @@ class StudentModule(nn.Module):
     torch.Size([5, 2])
     """
 
-    def __init__(self, standardize, body):
+    def __init__(self, standardize, body, n_outputs=None):
         super().__init__()
         self.standardize = standardize
         self.body = body
+        bias = None if n_outputs is None else torch.zeros(n_outputs)
+        self.register_buffer("logit_bias", bias)
 
     def forward(self, X):
-        return self.body(self.standardize(X))
+        logits = self.body(self.standardize(X))
+        if self.logit_bias is not None:
+            logits = logits + self.logit_bias
+        return logits
 
 
 class TensorDataset(torch.utils.data.Dataset):

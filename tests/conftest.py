@@ -2,8 +2,14 @@
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_iris, make_classification
 from sklearn.ensemble import RandomForestClassifier
+
+# The students in the tests are tiny: a second intra-op thread buys nothing,
+# and on a busy machine OpenMP threads spinning against other processes
+# make each fit 10-20 times slower.
+torch.set_num_threads(1)
 
 #: Training settings of a student that fits in a fraction of a second.
 FAST = dict(hidden_layer_sizes=(16,), max_epochs=30, batch_size=16, lr=1e-2, random_state=0)

@@ -559,3 +559,20 @@ def test_student_trains_and_predicts_on_cuda(iris, iris_forest):
     np.testing.assert_allclose(again.predict_proba(X), gpu.predict_proba(X), atol=1e-6)
     restored = pickle.loads(pickle.dumps(gpu))
     np.testing.assert_array_equal(restored.predict_proba(X), gpu.predict_proba(X))
+
+
+def test_callbacks_are_cloned_and_run(iris, iris_forest):
+    from skorch.callbacks import Callback
+
+    class EpochCounter(Callback):
+        def __init__(self, count=0):
+            self.count = count
+
+        def on_epoch_end(self, net, **kwargs):
+            self.count += 1
+
+    X, y = iris
+    counter = EpochCounter()
+    student = _fit(iris_forest, X, y, callbacks=[counter], max_epochs=5)
+    [used] = [cb for cb in student.student_.callbacks_ if isinstance(cb[1], EpochCounter)]
+    assert used[1].count == student.n_iter_ and counter.count == 0

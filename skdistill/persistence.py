@@ -1,0 +1,420 @@
+"""Save and load a distilled student without pickle.
+
+:func:`save_student` writes two files to a directory:
+
+``model.safetensors``
+    The student module's ``state_dict`` (weights, the input
+    standardisation's ``mean`` and ``scale`` buffers and, when the module
+    has one, its ``logit_bias`` buffer), in the safetensors
+    format: raw tensors and a JSON header, nothing executable.
+``metadata.json``
+    The format version, the skdistill version that wrote it, the student's
+    architecture, ``classes_`` (with their dtype), the feature names and the
+    estimator's parameters that are plain JSON values.
+
+:func:`load_student` rebuilds a fitted :class:`~skdistill.DistilledClassifier`
+from them that predicts exactly as the saved one, without unpickling
+anything: loading runs no code from the files, so they can be shared like
+data. Only the built-in student (:class:`~skdistill.student.MLP` behind its
+standardisation) can be rebuilt this way; a custom module class would have
+to be imported and run, which is what pickle does and what this format
+avoids.
+
+The teacher is not saved: ``teacher_`` is None after loading, and so is the
+``teacher`` parameter. Pickle (or joblib) still saves the whole estimator,
+teacher included, for trusted use.
+"""
+
+# Authors: The skdistill developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import inspect
+import json
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+
+from .classifier import DistilledClassifier
+from .losses import DistillationLoss
+from .student import MLP, Standardize, StudentModule
+
+__all__ = ["save_student", "load_student", "WEIGHTS_FILE", "METADATA_FILE", "FORMAT_VERSION"]
+
+#: File names inside the directory.
+WEIGHTS_FILE = "model.safetensors"
+METADATA_FILE = "metadata.json"
+
+#: Version of the metadata layout; :func:`load_student` reads versions up to it.
+FORMAT_VERSION = 1
+FORMAT_NAME = "skdistill-student"
+
+#: Parameters never saved: the teacher is an arbitrary Python object.
+_UNSAVED_PARAMS = {"teacher"}
+
+
+def save_student(estimator, directory):
+    """Write a fitted student to ``directory``, without pickle.
+
+    Parameters
+    ----------
+    estimator : DistilledClassifier
+        A fitted estimator whose student is the built-in MLP (the default,
+        ``student=None``, or :class:`~skdistill.student.MLP` passed as the
+        student). Its teacher is not saved.
+    directory : str or path-like
+        Created if needed; ``model.safetensors`` and ``metadata.json`` in
+        it are overwritten.
+
+    Returns
+    -------
+    directory : pathlib.Path
+
+    Raises
+    ------
+    ValueError
+        If the estimator is not fitted, has a fitted ``preprocessor_``, has a
+        custom student module, or has classes that JSON cannot hold
+        (bytes, dates, ...).
+
+    See Also
+    --------
+    load_student : Read the files back.
+    skdistill.export.to_onnx : Export the student for other runtimes.
+
+    Notes
+    -----
+    Parameters whose values are not plain JSON (a ``student`` module or
+    skorch net, a ``memory`` object, a ``RandomState``) are listed under
+    ``unsaved_params`` in ``metadata.json`` and take their default values
+    when loading. The training history (``student_.history``) is not
+    saved.
+
+    Examples
+    --------
+    >>> import os
+    >>> import tempfile
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skdistill import DistilledClassifier
+    >>> from skdistill.persistence import save_student
+    >>> X, y = load_iris(return_X_y=True)
+    >>> teacher = LogisticRegression(max_iter=500).fit(X, y)
+    >>> student = DistilledClassifier(
+    ...     teacher, hidden_layer_sizes=(8,), max_epochs=3, random_state=0
+    ... ).fit(X, y)
+    >>> with tempfile.TemporaryDirectory() as directory:
+    ...     sorted(os.listdir(save_student(student, directory)))
+    ['metadata.json', 'model.safetensors']
+    """
+    from safetensors.torch import save_file
+
+    from . import __version__
+    from .export import _fitted_module
+
+    if type(estimator) is not DistilledClassifier:
+        raise ValueError(
+            f"save_student saves a DistilledClassifier; got {type(estimator).__name__}, "
+            "which load_student could not rebuild as it is. Use pickle for other estimators."
+        )
+    module, n_features = _fitted_module(estimator)
+    architecture = _architecture(module)
+    classes, classes_dtype = _encode_array(estimator.classes_, "classes_")
+    names = getattr(estimator, "feature_names_in_", None)
+    absent = getattr(estimator, "absent_classes_", None)
+    params, tuple_params, unsaved = _plain_params(estimator.get_params(deep=False))
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "skdistill_version": __version__,
+        "estimator": type(estimator).__name__,
+        "architecture": architecture,
+        "classes": classes,
+        "classes_dtype": classes_dtype,
+        "n_features_in": n_features,
+        "feature_names_in": None if names is None else [str(name) for name in names],
+        "n_iter": int(getattr(estimator, "n_iter_", 0)),
+        "absent_classes": None if absent is None else _encode_array(absent, "absent_classes_")[0],
+        "params": params,
+        "tuple_params": tuple_params,
+        "unsaved_params": unsaved,
+    }
+    text = json.dumps(metadata, indent=2, allow_nan=False)
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        name: tensor.detach().to("cpu", copy=True).contiguous()
+        for name, tensor in module.state_dict().items()
+    }
+    save_file(tensors, str(directory / WEIGHTS_FILE), metadata={"format": FORMAT_NAME})
+    (directory / METADATA_FILE).write_text(text + "\n", encoding="utf-8")
+    return directory
+
+
+def load_student(directory, *, device="cpu"):
+    """Rebuild a fitted DistilledClassifier from :func:`save_student`'s files.
+
+    Nothing is unpickled: the weights are read as raw tensors and the rest
+    as JSON, so loading runs no code from the files.
+
+    Parameters
+    ----------
+    directory : str or path-like
+        A directory written by :func:`save_student`.
+    device : str, default="cpu"
+        Torch device the student is loaded to.
+
+    Returns
+    -------
+    estimator : DistilledClassifier
+        Fitted: ``predict``, ``predict_proba`` and ``decision_function``
+        give exactly the saved estimator's results. ``teacher`` and
+        ``teacher_`` are None (set ``teacher`` before refitting), and
+        ``student_.history`` is empty.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a file is missing.
+    ValueError
+        If the files are not a saved student, come from a newer format, or
+        do not match each other.
+
+    See Also
+    --------
+    save_student : Write the files.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skdistill import DistilledClassifier
+    >>> from skdistill.persistence import load_student, save_student
+    >>> X, y = load_iris(return_X_y=True)
+    >>> teacher = LogisticRegression(max_iter=500).fit(X, y)
+    >>> student = DistilledClassifier(
+    ...     teacher, hidden_layer_sizes=(8,), max_epochs=3, random_state=0
+    ... ).fit(X, y)
+    >>> with tempfile.TemporaryDirectory() as directory:
+    ...     loaded = load_student(save_student(student, directory))
+    >>> bool(np.array_equal(loaded.predict_proba(X), student.predict_proba(X)))
+    True
+    >>> loaded.teacher_ is None
+    True
+    """
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    metadata_path, weights_path = directory / METADATA_FILE, directory / WEIGHTS_FILE
+    for path in (metadata_path, weights_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"No saved student in {directory}: {path.name} is missing.")
+    try:
+        metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{metadata_path} is not valid JSON: {error}") from error
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
+        raise ValueError(f"{metadata_path} does not describe a saved skdistill student.")
+    version = metadata.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"{metadata_path} has format version {version!r}; this skdistill reads "
+            f"versions up to {FORMAT_VERSION}. Upgrade skdistill to load it."
+        )
+
+    try:
+        module = _build_module(metadata["architecture"])
+        module.load_state_dict(load_file(str(weights_path), device="cpu"), strict=True)
+        classes = _decode_array(metadata["classes"], metadata["classes_dtype"])
+        params = _restore_params(metadata["params"], metadata.get("tuple_params", []))
+    except (KeyError, TypeError, RuntimeError) as error:
+        raise ValueError(
+            f"The files in {directory} do not make a valid saved student: {error}"
+        ) from error
+
+    estimator = DistilledClassifier(teacher=None, **params)
+    net = NeuralNet(
+        module=module,
+        criterion=DistillationLoss,
+        criterion__temperature=float(estimator.temperature),
+        criterion__alpha=float(estimator.alpha),
+        criterion__loss=estimator.loss,
+        optimizer=torch.optim.Adam,
+        lr=estimator.lr,
+        max_epochs=estimator.max_epochs,
+        batch_size=estimator.batch_size,
+        train_split=None,
+        device=device,
+        verbose=0,
+    ).initialize()
+    net.module_.eval()
+    estimator.classes_ = classes
+    estimator.n_features_in_ = int(metadata["n_features_in"])
+    if metadata.get("feature_names_in") is not None:
+        estimator.feature_names_in_ = _decode_array(metadata["feature_names_in"], "|O")
+    estimator.preprocessor_ = None
+    estimator.teacher_ = None
+    estimator.student_ = net
+    estimator.n_iter_ = int(metadata.get("n_iter", 0))
+    if metadata.get("absent_classes") is not None:
+        estimator.absent_classes_ = _decode_array(
+            metadata["absent_classes"], metadata["classes_dtype"]
+        )
+    return estimator
+
+
+def _architecture(module):
+    """The JSON description of a built-in student module, or a clear refusal."""
+    body = getattr(module, "body", None)
+    if type(module) is not StudentModule or type(module.standardize) is not Standardize:
+        raise ValueError(
+            f"The student module is a {type(module).__name__}, not skdistill's "
+            "StudentModule; it cannot be saved without pickle."
+        )
+    if type(body) is not MLP:
+        raise ValueError(
+            f"The student body is a custom module ({type(body).__module__}."
+            f"{type(body).__qualname__}); save_student only saves the built-in MLP, "
+            "because rebuilding any other module class means importing and running "
+            "its code, which is what pickle does and this format avoids. Save it "
+            "with pickle or joblib (trusted files only), or export it with to_onnx."
+        )
+    linears = [layer for layer in body.layers if isinstance(layer, torch.nn.Linear)]
+    dropouts = [layer.p for layer in body.layers if isinstance(layer, torch.nn.Dropout)]
+    architecture = {
+        "standardize": "Standardize",
+        "body": "MLP",
+        "n_features": linears[0].in_features,
+        "n_classes": linears[-1].out_features,
+        "hidden_layer_sizes": [layer.out_features for layer in linears[:-1]],
+        "dropout": float(dropouts[0]) if dropouts else 0.0,
+        # A buffer added to the logits (a correction set after training).
+        "logit_bias": getattr(module, "logit_bias", None) is not None,
+    }
+    # The description must rebuild the very same network (same layers,
+    # same parameters and buffers): a modified MLP is refused.
+    rebuilt = _build_module(architecture)
+    if repr(rebuilt) != repr(module) or _shapes(rebuilt) != _shapes(module):
+        raise ValueError(
+            "The student's MLP was modified after it was built (its layers do not "
+            "match MLP(n_features, n_classes, hidden_layer_sizes, dropout)); it "
+            "cannot be saved without pickle."
+        )
+    return architecture
+
+
+def _shapes(module):
+    return {name: tuple(tensor.shape) for name, tensor in module.state_dict().items()}
+
+
+def _build_module(architecture):
+    """An untrained StudentModule of the given architecture (weights to be loaded)."""
+    if architecture.get("standardize") != "Standardize" or architecture.get("body") != "MLP":
+        raise ValueError(
+            f"Unknown student architecture {architecture.get('body')!r}; this "
+            "skdistill rebuilds only the built-in MLP."
+        )
+    n_features = _positive_int(architecture["n_features"], "n_features")
+    n_classes = _positive_int(architecture["n_classes"], "n_classes")
+    sizes = tuple(
+        _positive_int(size, "hidden_layer_sizes") for size in architecture["hidden_layer_sizes"]
+    )
+    dropout = architecture["dropout"]
+    if not isinstance(dropout, Real) or not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1); got {dropout!r}.")
+    standardize = Standardize(np.zeros(n_features), np.ones(n_features))
+    body = MLP(n_features, n_classes, sizes, dropout=dropout)
+    if architecture.get("logit_bias", False):
+        return StudentModule(standardize, body, n_outputs=n_classes)
+    return StudentModule(standardize, body)
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    return value
+
+
+def _plain_params(params):
+    """Split parameters into JSON-storable ones and the names of the others."""
+    saved, tuple_params, unsaved = {}, [], []
+    for name, value in sorted(params.items()):
+        if name in _UNSAVED_PARAMS:
+            unsaved.append(name)
+            continue
+        if isinstance(value, tuple) and all(_is_plain_scalar(item) for item in value):
+            saved[name] = [_python_scalar(item) for item in value]
+            tuple_params.append(name)
+        elif isinstance(value, list) and all(_is_plain_scalar(item) for item in value):
+            saved[name] = [_python_scalar(item) for item in value]
+        elif _is_plain_scalar(value):
+            saved[name] = _python_scalar(value)
+        else:
+            unsaved.append(name)
+    return saved, tuple_params, unsaved
+
+
+def _is_plain_scalar(value):
+    if value is None or isinstance(value, (bool, str, np.bool_, np.str_)):
+        return True
+    if isinstance(value, (Integral, np.integer)):
+        return True
+    return isinstance(value, (Real, np.floating)) and bool(np.isfinite(value))
+
+
+def _python_scalar(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _restore_params(saved, tuple_params):
+    accepted = inspect.signature(DistilledClassifier).parameters
+    params = {
+        name: value for name, value in saved.items() if name in accepted and name != "teacher"
+    }
+    for name in tuple_params:
+        if name in params:
+            params[name] = tuple(params[name])
+    return params
+
+
+def _encode_array(values, what):
+    """A 1-d array as (JSON list, numpy dtype string); refuses what JSON cannot round-trip.
+
+    int, unsigned, float, bool and str arrays keep their dtype; object arrays
+    may hold str, int, float and bool values (numpy scalars become Python
+    ones).
+    """
+    values = np.asarray(values)
+    kind = values.dtype.kind
+    if values.ndim != 1 or kind not in "iufbUO":
+        raise ValueError(
+            f"{what} of dtype {values.dtype} and shape {values.shape} cannot be saved "
+            "as JSON; supported: a 1-d array of int, float, bool or str values."
+        )
+    items = values.tolist()
+    if kind == "O":
+        if not all(_is_plain_scalar(item) and item is not None for item in items):
+            types = sorted({type(item).__name__ for item in items})
+            raise ValueError(
+                f"{what} holds values of type {types}; only int, float, bool and str "
+                "values can be saved as JSON."
+            )
+        items = [_python_scalar(item) for item in items]
+    elif kind == "f" and not np.isfinite(values).all():
+        raise ValueError(f"{what} holds NaN or infinite values, which JSON cannot hold.")
+    return items, values.dtype.str
+
+
+def _decode_array(items, dtype):
+    """Inverse of :func:`_encode_array`."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "O":
+        array = np.empty(len(items), dtype=object)
+        array[:] = items
+        return array
+    return np.array(items, dtype=dtype)

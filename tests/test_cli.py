@@ -1,0 +1,246 @@
+"""The command line: ``skdistill compress`` and ``skdistill demo``, run in-process."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+from skdistill.__main__ import main
+from skdistill.export import read_onnx_metadata
+from skdistill.persistence import load_student
+
+onnxruntime = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+pytest.importorskip("safetensors")
+
+TINY = ["--max-epochs", "3", "--hidden-layer-sizes", "8"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """iris as CSV (features + 'species'), and saved teachers and non-teachers."""
+    root = tmp_path_factory.mktemp("cli")
+    data = load_iris(as_frame=True)
+    X, y = data.data, data.target
+    paths = {
+        "csv": root / "iris.csv",
+        "features_csv": root / "iris_features.csv",
+        "forest": root / "forest.joblib",
+        "forest_numpy": root / "forest_numpy.pkl",
+        "regressor": root / "regressor.joblib",
+        "list": root / "list.pkl",
+        "garbage": root / "garbage.joblib",
+    }
+    X.assign(species=y).to_csv(paths["csv"], index=False)
+    X.to_csv(paths["features_csv"], index=False)
+    joblib.dump(RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y), paths["forest"])
+    with open(paths["forest_numpy"], "wb") as file:
+        pickle.dump(
+            RandomForestClassifier(n_estimators=10, random_state=0).fit(X.to_numpy(), y), file
+        )
+    joblib.dump(RandomForestRegressor(n_estimators=2, random_state=0).fit(X, y), paths["regressor"])
+    with open(paths["list"], "wb") as file:
+        pickle.dump([1, 2, 3], file)
+    paths["garbage"].write_text("not a pickle")
+    return paths
+
+
+def _error(capsys, argv, status=2):
+    """Run a failing command: its status, and its one-line message."""
+    assert main(argv) == status
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("skdistill compress: error: ")
+    return err
+
+
+def _onnx_proba(path, X):
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(["probabilities"], {"X": np.asarray(X, dtype=np.float32)})[0]
+
+
+def test_compress_writes_and_reports(files, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = [
+        "compress",
+        str(files["forest"]),
+        str(files["csv"]),
+        "--out",
+        str(out),
+        "--target",
+        "species",
+    ]
+    assert main(argv + TINY) == 0
+    printed = capsys.readouterr().out
+    assert "150 rows, 4 features; 120 training rows, 30 held-out rows" in printed
+    assert "accuracy" in printed and "agreement" in printed and "predict 10k rows" in printed
+    assert "teacher " in printed and "student " in printed
+    assert "checked model.onnx with onnxruntime" in printed
+    assert {path.name for path in out.iterdir()} == {
+        "model.onnx",
+        "model.safetensors",
+        "metadata.json",
+    }
+
+    saved = load_student(out)
+    assert saved.hidden_layer_sizes == (8,) and saved.n_iter_ == 3
+    X = pd.read_csv(files["csv"]).drop(columns="species")
+    assert np.abs(_onnx_proba(out / "model.onnx", X) - saved.predict_proba(X)).max() < 1e-5
+    metadata = read_onnx_metadata(out / "model.onnx")
+    assert list(metadata["feature_names"]) == list(X.columns)
+    np.testing.assert_array_equal(metadata["classes"], saved.classes_)
+
+
+def test_compress_without_labels_numpy_teacher(files, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["compress", str(files["forest_numpy"]), str(files["features_csv"]), "--out", str(out)]
+    assert main(argv + TINY + ["--test-size", "0.5", "--random-state", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "75 training rows, 75 held-out rows" in printed
+    assert "n/a" in printed  # no accuracy without labels
+    saved = load_student(out)
+    assert not hasattr(saved, "feature_names_in_")
+    X = pd.read_csv(files["features_csv"]).to_numpy()
+    assert np.abs(_onnx_proba(out / "model.onnx", X) - saved.predict_proba(X)).max() < 1e-5
+
+
+def test_columns_in_another_order_are_reordered(files, tmp_path, capsys):
+    table = pd.read_csv(files["csv"])
+    shuffled = tmp_path / "shuffled.csv"
+    table[list(reversed(table.columns))].to_csv(shuffled, index=False)
+    out = tmp_path / "out"
+    argv = [
+        "compress",
+        str(files["forest"]),
+        str(shuffled),
+        "--out",
+        str(out),
+        "--target",
+        "species",
+    ]
+    assert main(argv + TINY) == 0
+    capsys.readouterr()
+    assert list(load_student(out).feature_names_in_) == list(table.columns[:4])
+
+
+def test_missing_files(files, tmp_path, capsys):
+    out = str(tmp_path / "out")
+    err = _error(
+        capsys, ["compress", str(tmp_path / "nope.joblib"), str(files["csv"]), "--out", out]
+    )
+    assert "TEACHER file not found" in err and "nope.joblib" in err
+    err = _error(
+        capsys, ["compress", str(files["forest"]), str(tmp_path / "nope.csv"), "--out", out]
+    )
+    assert "DATA file not found" in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "teacher, message",
+    [
+        ("list", "holds a list, not a scikit-learn classifier"),
+        ("regressor", "holds a regressor (RandomForestRegressor), not a classifier"),
+        ("garbage", "could not load TEACHER"),
+    ],
+)
+def test_not_a_classifier(files, tmp_path, capsys, teacher, message):
+    argv = [
+        "compress",
+        str(files[teacher]),
+        str(files["csv"]),
+        "--out",
+        str(tmp_path),
+        "--target",
+        "species",
+    ]
+    assert message in _error(capsys, argv)
+
+
+def test_unfitted_teacher(files, tmp_path, capsys):
+    path = tmp_path / "unfitted.joblib"
+    joblib.dump(RandomForestClassifier(), path)
+    argv = ["compress", str(path), str(files["csv"]), "--out", str(tmp_path), "--target", "species"]
+    assert "unfitted RandomForestClassifier" in _error(capsys, argv)
+
+
+def test_columns_that_do_not_match(files, tmp_path, capsys):
+    out = str(tmp_path / "out")
+    # the label column left in, by name and by count
+    err = _error(capsys, ["compress", str(files["forest"]), str(files["csv"]), "--out", out])
+    assert "do not match the teacher" in err and "'species'" in err and "--target" in err
+    err = _error(capsys, ["compress", str(files["forest_numpy"]), str(files["csv"]), "--out", out])
+    assert "5 feature column(s) but the teacher was fitted on 4" in err and "--target" in err
+    # a column missing
+    fewer = tmp_path / "fewer.csv"
+    pd.read_csv(files["csv"]).drop(columns="petal width (cm)").to_csv(fewer, index=False)
+    argv = ["compress", str(files["forest"]), str(fewer), "--out", out, "--target", "species"]
+    assert "lacks the teacher's column(s) ['petal width (cm)']" in _error(capsys, argv)
+    argv = ["compress", str(files["forest_numpy"]), str(fewer), "--out", out, "--target", "species"]
+    assert "3 feature column(s) but the teacher was fitted on 4" in _error(capsys, argv)
+
+
+def test_unknown_target_and_bad_data(files, tmp_path, capsys):
+    out = str(tmp_path / "out")
+    argv = ["compress", str(files["forest"]), str(files["csv"]), "--out", out, "--target", "label"]
+    assert "--target 'label' is not a column of DATA" in _error(capsys, argv)
+
+    text = tmp_path / "text.csv"
+    pd.read_csv(files["csv"]).assign(**{"petal width (cm)": "wide"}).to_csv(text, index=False)
+    argv = ["compress", str(files["forest"]), str(text), "--out", out, "--target", "species"]
+    assert "['petal width (cm)'] of DATA" in _error(capsys, argv)
+
+    other = tmp_path / "data.json"
+    other.write_text("{}")
+    argv = ["compress", str(files["forest"]), str(other), "--out", out]
+    assert "unknown format '.json'" in _error(capsys, argv)
+
+    labels = tmp_path / "labels.csv"
+    pd.read_csv(files["csv"]).assign(species=7).to_csv(labels, index=False)
+    argv = ["compress", str(files["forest"]), str(labels), "--out", out, "--target", "species"]
+    assert "labels the teacher does not know" in _error(capsys, argv + TINY)
+
+
+def test_parquet(files, tmp_path, capsys, monkeypatch):
+    parquet = tmp_path / "iris.parquet"
+    argv = [
+        "compress",
+        str(files["forest"]),
+        str(parquet),
+        "--out",
+        str(tmp_path / "out"),
+        "--target",
+        "species",
+    ]
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        parquet.write_bytes(b"PAR1")
+        assert "needs pyarrow: pip install pyarrow" in _error(capsys, argv, status=1)
+        return
+    pd.read_csv(files["csv"]).to_parquet(parquet)
+    assert main(argv + TINY) == 0
+
+
+def test_usage_errors_exit_2(files, tmp_path):
+    base = ["compress", str(files["forest"]), str(files["csv"]), "--out", str(tmp_path)]
+    for extra in (["--test-size", "1.5"], ["--hidden-layer-sizes", "8,x"], ["--loss", "hinge"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(base + extra)
+        assert exit_info.value.code == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compress", str(files["forest"])])  # no DATA, no --out
+    assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("argv", [[], ["demo"], ["demo", "--random-state", "4"]])
+def test_demo_is_the_default(monkeypatch, argv):
+    calls = []
+    monkeypatch.setattr("skdistill.demo.run_demo", lambda random_state: calls.append(random_state))
+    assert main(argv) == 0
+    assert calls == [4 if argv[1:] else 0]
