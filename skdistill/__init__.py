@@ -5,7 +5,8 @@ named for what they hold: ``classifier`` (DistilledClassifier), ``teachers``
 (teacher outputs and ensembles), ``losses``, ``student`` (the network and
 its data pipeline), ``transfer`` (synthetic transfer sets), ``metrics``
 (fidelity to the teacher), ``bias`` (classes absent from the transfer set),
-``export`` (ONNX), ``persistence`` (safetensors, no pickle).
+``export`` (ONNX), ``persistence`` (safetensors, no pickle), ``specialists``
+(Hinton's specialists for confusable classes).
 """
 
 # Authors: The skdistill developers
@@ -14,6 +15,7 @@ its data pipeline), ``transfer`` (synthetic transfer sets), ``metrics``
 from .classifier import DistilledClassifier
 from .export import to_onnx
 from .persistence import load_student, save_student
+from .specialists import SpecialistEnsemble
 from .teachers import TeacherEnsemble
 from .transfer import Munge, RandomMarginal
 
@@ -23,6 +25,7 @@ __all__ = [
     "DistilledClassifier",
     "Munge",
     "RandomMarginal",
+    "SpecialistEnsemble",
     "TeacherEnsemble",
     "__version__",
     "load_student",

@@ -27,6 +27,7 @@ from sklearn.utils.validation import (
 from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
 from skorch.callbacks import EarlyStopping
 
+from .base import TeacherMixin
 from .bias import absent_class_bias, absent_classes
 from .losses import NO_LABEL, DistillationLoss, pack_targets
 from .student import (
@@ -40,7 +41,6 @@ from .student import (
 )
 from .teachers import (
     as_single_teacher,
-    as_teacher_list,
     check_teacher_list,
     fit_teachers,
     is_fitted,
@@ -55,7 +55,7 @@ __all__ = ["DistilledClassifier"]
 AUTO_EARLY_STOPPING_MIN_SAMPLES = 10_000
 
 
-class DistilledClassifier(ClassifierMixin, BaseEstimator):
+class DistilledClassifier(ClassifierMixin, TeacherMixin, BaseEstimator):
     """A neural network trained to behave like a fitted classifier.
 
     The teacher's outputs on the training rows are turned into soft
@@ -295,25 +295,6 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def __sklearn_clone__(self):
-        # scikit-learn's clone would return an unfitted copy of a fitted
-        # teacher; a fitted teacher is kept and shared instead, as
-        # FrozenEstimator does, so that GridSearchCV never refits it.
-        params = self.get_params(deep=False)
-        teacher = params.pop("teacher")
-        params = {name: clone(value, safe=False) for name, value in params.items()}
-        params["teacher"] = _clone_teacher(teacher)
-        return type(self)(**params)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        try:
-            teachers = as_teacher_list(self.teacher)
-            tags.target_tags.required = not (teachers and all(map(is_fitted, teachers)))
-        except Exception:  # an invalid teacher is reported by fit, not by tags
-            tags.target_tags.required = True
-        return tags
-
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None, sample_weight=None, X_unlabeled=None):
         """Fit the student to the teacher's soft targets (and to y, if given).
@@ -339,6 +320,16 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : DistilledClassifier
             The fitted estimator.
+        """
+        self._fit(X, y, sample_weight, X_unlabeled)
+        return self
+
+    def _fit(self, X, y=None, sample_weight=None, X_unlabeled=None):
+        """Fit, and return the teacher's logits on the rows of X and the extra rows.
+
+        The specialists of :class:`~skdistill.specialists.SpecialistEnsemble`
+        are trained on the same teacher outputs; returning them spares a
+        second pass of the teacher.
         """
         teachers = check_teacher_list(self.teacher)
         self._check_training_params()
@@ -398,7 +389,7 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         self.teacher_ = teacher
         self.student_ = net
         self.n_iter_ = len(net.history)
-        return self
+        return logits
 
     def decision_function(self, X):
         """The student's logits.
@@ -599,15 +590,6 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
             verbose=self.verbose,
             **criterion,
         )
-
-
-def _clone_teacher(teacher):
-    """Keep fitted teachers (shared), clone unfitted ones, element-wise for a list."""
-    if isinstance(teacher, (list, tuple)):
-        return type(teacher)(_clone_teacher(estimator) for estimator in teacher)
-    if is_fitted(teacher):
-        return teacher
-    return clone(teacher, safe=False)
 
 
 def _make_preprocessor(preprocessor, X):

@@ -36,10 +36,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 
+from .base import TeacherMixin
 from .classifier import DistilledClassifier, _label_indices, _seeded_torch
 from .losses import pack_targets
 from .student import predict_logits
-from .teachers import as_teacher_list, is_fitted, teacher_classes, teacher_logits
+from .teachers import as_teacher_list, is_fitted, teacher_classes
 
 __all__ = [
     "SpecialistEnsemble",
@@ -396,7 +397,7 @@ _GENERALIST_PARAMS = (
 )
 
 
-class SpecialistEnsemble(ClassifierMixin, BaseEstimator):
+class SpecialistEnsemble(ClassifierMixin, TeacherMixin, BaseEstimator):
     """A distilled generalist plus specialists for the classes it confuses.
 
     Hinton, Vinyals & Dean (2015, section 5), on a teacher that can be any
@@ -618,18 +619,6 @@ correct_absent_classes, preprocessor, memory, device, verbose
         self.random_state = random_state
         self.verbose = verbose
 
-    # The same rule as DistilledClassifier's: a fitted teacher stays fitted
-    # and shared through clone, so GridSearchCV never refits it.
-    __sklearn_clone__ = DistilledClassifier.__sklearn_clone__
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        # y is needed exactly when the generalist alone would need it.
-        tags.target_tags.required = (
-            DistilledClassifier(self.teacher).__sklearn_tags__().target_tags.required
-        )
-        return tags
-
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
         """Fit the generalist, find the class subsets, fit the specialists.
@@ -648,6 +637,7 @@ correct_absent_classes, preprocessor, memory, device, verbose
             The fitted estimator.
         """
         template = self._generalist_template()
+        template._validate_params()
         template._check_training_params()
         if y is not None:
             y = column_or_1d(y, warn=True)
@@ -658,18 +648,12 @@ correct_absent_classes, preprocessor, memory, device, verbose
             template.set_params(random_state=_draw_seed(rng))
         # The generalist checks X and y, fits an unfitted teacher, and
         # preprocesses X for its student; the specialists reuse all three.
-        generalist = template.set_params(teacher=self.teacher).fit(X, y)
+        generalist = template.set_params(teacher=self.teacher)
+        logits = generalist._fit(X, y)  # the teacher's outputs, computed once for all
         validate_data(self, X, skip_check_array=True)
         classes = generalist.classes_
         self._check_ensemble_size(len(classes))
         X_student = generalist._student_features(X)
-        X_teacher = X if hasattr(X, "iloc") or isinstance(X, np.ndarray) else X_student
-        logits = teacher_logits(
-            generalist.teacher_,
-            X_teacher,
-            proba_floor=generalist.proba_floor,
-            memory=generalist.memory,
-        )
         label_indices = None if y is None else _label_indices(y, classes)
 
         subsets = confusable_class_subsets(

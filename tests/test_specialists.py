@@ -9,7 +9,6 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils._param_validation import InvalidParameterError
-from sklearn.utils.estimator_checks import check_estimator
 
 from skdistill import DistilledClassifier
 from skdistill.specialists import (
@@ -24,16 +23,6 @@ from skdistill.student import MLP, Standardize, StudentModule
 
 #: A student that trains in a fraction of a second on a few hundred rows.
 TINY = dict(hidden_layer_sizes=(8,), max_epochs=15, batch_size=32, lr=0.01, random_state=0)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    # Nets this small run fastest on one thread, and several threads spin
-    # against each other on a loaded machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # -- data ---------------------------------------------------------------------
@@ -235,17 +224,6 @@ def test_specialist_starts_as_the_generalist_collapsed(logit_bias):
 
 
 # -- the estimator ------------------------------------------------------------
-
-
-def test_check_estimator():
-    estimator = SpecialistEnsemble(LogisticRegression(), n_specialists=2, **TINY)
-    # On three classes k-means leaves one specialist, for two of them. Binary
-    # checks leave no subset of two classes and fewer than all: those fits
-    # warn and fall back on the generalist.
-    with pytest.warns(UserWarning, match="no specialist is fitted"):
-        results = check_estimator(estimator, expected_failed_checks={}, on_fail=None)
-    failed = [r["check_name"] for r in results if r["status"] == "failed"]
-    assert not failed
 
 
 def test_fitted_ensemble(grouped, teacher, ensemble):
