@@ -35,6 +35,7 @@ from .student import (
     HoldoutSplit,
     Standardize,
     StudentModule,
+    StudentNet,
     TensorBatchIterator,
     TensorDataset,
     predict_logits,
@@ -573,7 +574,7 @@ class DistilledClassifier(ClassifierMixin, TeacherMixin, BaseEstimator):
             threshold_mode="rel",
             load_best=load_best,
         )
-        return NeuralNet(
+        return StudentNet(
             module=StudentModule(standardize, body, n_outputs=n_classes),
             optimizer=torch.optim.Adam,
             lr=self.lr,

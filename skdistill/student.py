@@ -12,10 +12,12 @@ out of them, which is what a hand-written PyTorch loop does.
 
 import numpy as np
 import torch
+from skorch import NeuralNet
 from torch import nn
 
 __all__ = [
     "MLP",
+    "StudentNet",
     "Standardize",
     "StudentModule",
     "TensorBatchIterator",
@@ -152,6 +154,32 @@ class StudentModule(nn.Module):
         if self.logit_bias is not None:
             logits = logits + self.logit_bias
         return logits
+
+
+class StudentNet(NeuralNet):
+    """skorch's ``NeuralNet``, minus a per-batch cost that small students feel.
+
+    skorch sets train or eval mode on every module, recursively, at every
+    batch; here a module already in the requested mode is left alone, so
+    the switch happens once per epoch phase. Everything else is
+    ``NeuralNet``'s.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from skdistill.student import StudentNet
+    >>> net = StudentNet(torch.nn.Linear, criterion=torch.nn.MSELoss, module__in_features=2,
+    ...                  module__out_features=1, max_epochs=2, train_split=None, verbose=0)
+    >>> len(net.fit(np.zeros((4, 2), "float32"), np.zeros((4, 1), "float32")).history)
+    2
+    """
+
+    def _set_training(self, training=True):
+        for name in self._modules + self._criteria:
+            module = getattr(self, name + "_")
+            if isinstance(module, nn.Module) and module.training != training:
+                module.train(training)
 
 
 class TensorDataset(torch.utils.data.Dataset):
