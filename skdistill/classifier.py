@@ -160,6 +160,10 @@ class DistilledClassifier(ClassifierMixin, TeacherMixin, BaseEstimator):
         Added to the student's callbacks (after the stopping rule), e.g.
         skorch's ``Checkpoint`` or :class:`skdistill.progress.EpochProgressBar`.
         Each fit uses clones, so the list's callbacks are never modified.
+    n_jobs : int or None, default=None
+        Workers (joblib) labelling the rows with the teacher, in batches of
+        10,000: worth it for a large transfer set and a slow teacher. The
+        student's training threads are torch's.
     device : str, default="cpu"
         Torch device of the student: ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
         or ``"auto"`` (CUDA when available).
@@ -238,6 +242,7 @@ class DistilledClassifier(ClassifierMixin, TeacherMixin, BaseEstimator):
         "preprocessor": [None, StrOptions({"auto"}), HasMethods(["fit", "transform"])],
         "memory": [None, str, HasMethods(["cache"])],
         "callbacks": [None, list],
+        "n_jobs": [None, Integral],
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -267,6 +272,7 @@ class DistilledClassifier(ClassifierMixin, TeacherMixin, BaseEstimator):
         preprocessor="auto",
         memory=None,
         callbacks=None,
+        n_jobs=None,
         device="cpu",
         random_state=None,
         verbose=0,
@@ -292,6 +298,7 @@ class DistilledClassifier(ClassifierMixin, TeacherMixin, BaseEstimator):
         self.preprocessor = preprocessor
         self.memory = memory
         self.callbacks = callbacks
+        self.n_jobs = n_jobs
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -366,7 +373,11 @@ class DistilledClassifier(ClassifierMixin, TeacherMixin, BaseEstimator):
             np.concatenate([X, *map(self._student_features, extra_rows)]) if extra_rows else X
         )
         logits = teacher_logits(
-            teacher, X_teacher_all, proba_floor=self.proba_floor, memory=self.memory
+            teacher,
+            X_teacher_all,
+            proba_floor=self.proba_floor,
+            memory=self.memory,
+            n_jobs=self.n_jobs,
         )
         _check_teacher_logits(logits, len(X_student_all), len(self.classes_))
         n_extra = len(X_student_all) - len(X)

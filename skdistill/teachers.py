@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
+from joblib import Parallel, delayed
 from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, clone, is_classifier, is_regressor
 from sklearn.exceptions import NotFittedError
@@ -470,12 +471,25 @@ def _num_rows(X):
     return X.shape[0] if hasattr(X, "shape") else len(X)
 
 
-def _compute_teacher_logits(teacher, X, proba_floor, batch_size):
+def _batched_outputs(teacher, X, batch_size, n_jobs):
+    """(rows, kind, values) for consecutive batches of X, in order.
+
+    With ``n_jobs`` the batches are labelled by joblib workers; results
+    arrive as a generator, so only a few batches are held at once.
+    """
+    batches = list(gen_batches(_num_rows(X), batch_size))
+    outputs = Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(_raw_outputs)(teacher, _safe_indexing(X, rows)) for rows in batches
+    )
+    for rows, (kind, values) in zip(batches, outputs, strict=True):
+        yield rows, kind, values
+
+
+def _compute_teacher_logits(teacher, X, proba_floor, batch_size, n_jobs=None):
     n_rows = _num_rows(X)
     logits = None
     smallest_positive = np.inf
-    for batch in gen_batches(n_rows, batch_size):
-        kind, values = _raw_outputs(teacher, _safe_indexing(X, batch))
+    for rows, kind, values in _batched_outputs(teacher, X, batch_size, n_jobs):
         if kind == "proba":
             positive = values[values > 0]
             if positive.size:
@@ -484,7 +498,7 @@ def _compute_teacher_logits(teacher, X, proba_floor, batch_size):
                 values = np.log(values)  # exact zeros become -inf, floored below
         if logits is None:
             logits = np.empty((n_rows, values.shape[1]), dtype=np.float32)
-        logits[batch] = values
+        logits[rows] = values
     # Only exact zeros (a forest where no tree voted for a class) are
     # floored; every positive probability keeps its value, however small,
     # since that is where the dark knowledge lives. The floor is known only
@@ -498,7 +512,9 @@ def _compute_teacher_logits(teacher, X, proba_floor, batch_size):
     return logits
 
 
-def teacher_logits(teacher, X, *, proba_floor="auto", batch_size=TEACHER_BATCH_SIZE, memory=None):
+def teacher_logits(
+    teacher, X, *, proba_floor="auto", batch_size=TEACHER_BATCH_SIZE, memory=None, n_jobs=None
+):
     """The teacher's logits on X, computed once, in batches, as float32.
 
     ``predict_proba`` is used when the teacher has it (logits are
@@ -521,6 +537,10 @@ def teacher_logits(teacher, X, *, proba_floor="auto", batch_size=TEACHER_BATCH_S
         Caches the result on disk, keyed on the teacher, X and the floor,
         so that a search over temperature and alpha computes it once per
         fold.
+    n_jobs : int or None, default=None
+        Batches labelled in parallel by joblib workers (each gets a copy of
+        the teacher); results are written into one float32 array as they
+        arrive, so memory stays bounded whatever the number of rows.
 
     Returns
     -------
@@ -537,8 +557,8 @@ def teacher_logits(teacher, X, *, proba_floor="auto", batch_size=TEACHER_BATCH_S
     >>> logits.shape, logits.dtype
     ((3, 3), dtype('float32'))
     """
-    compute = check_memory(memory).cache(_compute_teacher_logits)
-    return compute(as_single_teacher(teacher), X, proba_floor, batch_size)
+    compute = check_memory(memory).cache(_compute_teacher_logits, ignore=["n_jobs"])
+    return compute(as_single_teacher(teacher), X, proba_floor, batch_size, n_jobs=n_jobs)
 
 
 def teacher_proba(teacher, X, *, batch_size=TEACHER_BATCH_SIZE):
@@ -562,14 +582,11 @@ def teacher_proba(teacher, X, *, batch_size=TEACHER_BATCH_SIZE):
     >>> teacher_proba(teacher, [[0.0]]).shape
     (1, 2)
     """
-    teacher = as_single_teacher(teacher)
-    n_rows = _num_rows(X)
     proba = None
-    for batch in gen_batches(n_rows, batch_size):
-        kind, values = _raw_outputs(teacher, _safe_indexing(X, batch))
+    for rows, kind, values in _batched_outputs(as_single_teacher(teacher), X, batch_size, None):
         if kind == "logits":
             values = softmax(values, axis=1)
         if proba is None:
-            proba = np.empty((n_rows, values.shape[1]))
-        proba[batch] = values
+            proba = np.empty((_num_rows(X), values.shape[1]))
+        proba[rows] = values
     return proba

@@ -184,3 +184,10 @@ def test_a_skorch_teacher_comes_back_in_its_own_train_mode(iris):
     teacher_logits(pipeline, X)
     teacher_proba([pipeline, pipeline], X)
     assert pickle.dumps(pipeline) == before
+
+
+def test_parallel_labelling_gives_the_same_logits(iris, iris_forest):
+    X, _ = iris
+    sequential = teacher_logits(iris_forest, X, batch_size=40)
+    parallel = teacher_logits(iris_forest, X, batch_size=40, n_jobs=2)
+    np.testing.assert_array_equal(parallel, sequential)
