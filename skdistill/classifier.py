@@ -125,8 +125,9 @@ class DistilledClassifier(ClassifierMixin, TeacherMixin, BaseEstimator):
     proba_floor : "auto" or float, default="auto"
         Replaces the exact zero probabilities of a teacher (a forest where
         no tree voted for a class) before taking logs. ``"auto"``: half the
-        smallest positive probability the teacher gave on the rows.
-        Positive probabilities are never changed.
+        smallest positive probability the teacher gave on the rows, at most
+        1e-3 (for teachers whose outputs are all 0 or 1). Positive
+        probabilities are never changed.
     teacher_weights : array-like of shape (n_teachers,), default=None
         Weights of the teachers of a list; equal when None.
     teacher_averaging : {"arithmetic", "geometric"}, default="arithmetic"

@@ -41,8 +41,13 @@ TEACHER_BATCH_SIZE = 10_000
 #: With ``proba_floor="auto"`` an exact zero probability is replaced by this
 #: fraction of the smallest positive probability the teacher gave on the
 #: rows: just below anything the teacher can express, so that no real
-#: probability, however small, is changed (see ``resolve_proba_floor``).
+#: probability, however small, is changed (see ``resolve_proba_floor``)...
 AUTO_FLOOR_FRACTION = 0.5
+#: ...but never above this: a teacher whose outputs are all 0 or 1 (a fully
+#: grown decision tree, 1-NN) would otherwise get a floor of 0.5 and nearly
+#: uniform soft targets. A floor of 1e-3 did as well as the data-driven one
+#: on letter (benchmarks/results/defaults.md, section 3).
+AUTO_FLOOR_MAX = 1e-3
 
 
 def is_fitted(estimator):
@@ -440,10 +445,10 @@ def resolve_proba_floor(proba_floor, smallest_positive):
     Parameters
     ----------
     proba_floor : "auto" or float
-        A float is used as is. ``"auto"`` gives
-        ``AUTO_FLOOR_FRACTION * smallest_positive``: half the smallest
+        A float is used as is. ``"auto"`` gives half the smallest
         probability the teacher expressed on the rows, so a class no tree
-        voted for stays less likely than any class some tree voted for.
+        voted for stays less likely than any class some tree voted for, and
+        at most ``1e-3``, for teachers whose outputs are all 0 or 1.
     smallest_positive : float
         The smallest positive probability in the teacher's outputs.
 
@@ -454,17 +459,18 @@ def resolve_proba_floor(proba_floor, smallest_positive):
     Examples
     --------
     >>> from skdistill.teachers import resolve_proba_floor
-    >>> resolve_proba_floor("auto", 0.002)
+    >>> resolve_proba_floor("auto", 0.0002)
+    0.0001
+    >>> resolve_proba_floor("auto", 1.0)  # one-hot outputs: the cap
     0.001
     >>> resolve_proba_floor(1e-6, 0.002)
     1e-06
     """
     if isinstance(proba_floor, numbers.Real):
         return float(proba_floor)
-    if not np.isfinite(smallest_positive):
-        smallest_positive = 1.0
+    floor = min(AUTO_FLOOR_FRACTION * smallest_positive, AUTO_FLOOR_MAX)
     # Never below float32's smallest normal number, so log stays finite.
-    return max(AUTO_FLOOR_FRACTION * smallest_positive, float(np.finfo(np.float32).tiny))
+    return max(floor, float(np.finfo(np.float32).tiny))
 
 
 def _num_rows(X):

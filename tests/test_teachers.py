@@ -49,10 +49,22 @@ def test_only_exact_zeros_are_floored():
 
 
 def test_auto_floor_is_half_the_smallest_positive_probability():
-    proba = np.array([[0.75, 0.25, 0.0], [0.5, 0.5, 0.0]])
+    proba = np.array([[0.9998, 0.0002, 0.0], [0.5, 0.5, 0.0]])
     logits = teacher_logits(FixedProba(proba), np.zeros((2, 1)))
-    np.testing.assert_allclose(logits[0, 1] - logits[0, 2], np.log(0.25 / 0.125), rtol=1e-6)
-    assert resolve_proba_floor("auto", 0.25) == 0.125
+    np.testing.assert_allclose(logits[0, 1] - logits[0, 2], np.log(2), rtol=1e-4)
+    assert resolve_proba_floor("auto", 1e-3) == 5e-4
+
+
+def test_auto_floor_is_capped_for_one_hot_teachers(iris):
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = iris
+    tree = DecisionTreeClassifier(random_state=0).fit(X, y)
+    logits = teacher_logits(tree, X)
+    # Every output is 0 or 1: the gap between the voted class and the others
+    # is log(1 / 1e-3), not log(1 / 0.5).
+    gaps = logits.max(axis=1) - logits.min(axis=1)
+    np.testing.assert_allclose(gaps, np.log(1e3), rtol=1e-5)
 
 
 def test_logits_are_centred_float32(iris, iris_forest):
