@@ -581,7 +581,7 @@ correct_absent_classes, preprocessor, memory, device, verbose
         n_iter_no_change=10,
         tol=1e-4,
         proba_floor="auto",
-        correct_absent_classes=True,
+        correct_absent_classes=False,
         preprocessor="auto",
         memory=None,
         device="cpu",

@@ -601,9 +601,7 @@ def _as_continuous(raw, name, frame):
             )
     try:
         values = (
-            raw.to_numpy(dtype=np.float64, na_value=np.nan)
-            if frame
-            else raw.astype(np.float64)
+            raw.to_numpy(dtype=np.float64, na_value=np.nan) if frame else raw.astype(np.float64)
         )
     except (TypeError, ValueError) as error:
         raise ValueError(

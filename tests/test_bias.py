@@ -45,8 +45,8 @@ def test_student_recovers_a_class_absent_from_the_transfer_set():
     seen = y != 2  # Hinton's omitted 3s: no row of class 2 to distil on
     settings = dict(hidden_layer_sizes=(32,), max_epochs=60, batch_size=32, lr=1e-2)
     settings.update(temperature=8.0, random_state=0)
-    corrected = DistilledClassifier(teacher, **settings).fit(X[seen])
-    plain = DistilledClassifier(teacher, correct_absent_classes=False, **settings).fit(X[seen])
+    corrected = DistilledClassifier(teacher, correct_absent_classes=True, **settings).fit(X[seen])
+    plain = DistilledClassifier(teacher, **settings).fit(X[seen])
     assert corrected.absent_classes_.tolist() == [2]
     assert plain.absent_classes_.tolist() == []
     bias = corrected.student_.module_.logit_bias.numpy()
@@ -65,9 +65,12 @@ def test_labels_in_y_are_never_corrected():
     X, y = _blobs()
     teacher = LogisticRegression().fit(X, y)
     seen = y != 2
-    student = DistilledClassifier(teacher, max_epochs=2, random_state=0).fit(X[seen], y[seen])
+    estimator = DistilledClassifier(
+        teacher, correct_absent_classes=True, max_epochs=2, random_state=0
+    )
+    student = estimator.fit(X[seen], y[seen])
     assert student.absent_classes_.tolist() == [2]
     y_with_2 = y[seen].copy()
     y_with_2[0] = 2
-    student = DistilledClassifier(teacher, max_epochs=2, random_state=0).fit(X[seen], y_with_2)
+    student = estimator.fit(X[seen], y_with_2)
     assert student.absent_classes_.tolist() == []
