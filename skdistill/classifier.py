@@ -460,20 +460,18 @@ class DistilledClassifier(ClassifierMixin, TeacherMixin, BaseEstimator):
         check_is_fitted(self)
         if self.preprocessor_ is None:
             X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+            features = _as_float32(X, checked=True)
         else:
             validate_data(self, X, reset=False, skip_check_array=True)
-        return predict_logits(
-            self.student_.module_, self._student_features(X), self.student_.device
-        )
+            features = self._student_features(X)
+        return predict_logits(self.student_.module_, features, self.student_.device)
 
     def _student_features(self, X):
-        """Float32 features for the module: through preprocessor_, or as they are."""
+        """Float32 features for the module from unchecked rows (extra rows, specialists)."""
         if self.preprocessor_ is not None:
             X = self.preprocessor_.transform(X)
-            X = X.toarray() if hasattr(X, "toarray") else X
-        else:
-            X = check_array(X, dtype=[np.float32, np.float64])
-        return _as_float32(X)
+            return _as_float32(X.toarray() if hasattr(X, "toarray") else X)
+        return _as_float32(check_array(X, dtype=[np.float32, np.float64]), checked=True)
 
     def _check_training_params(self):
         sizes = np.asarray(self.hidden_layer_sizes)
@@ -508,7 +506,7 @@ class DistilledClassifier(ClassifierMixin, TeacherMixin, BaseEstimator):
             X = X.toarray() if hasattr(X, "toarray") else X
         if y is not None:
             check_classification_targets(y)
-        return self._student_features(X) if self.preprocessor_ is None else _as_float32(X), y
+        return _as_float32(X, checked=self.preprocessor_ is None), y
 
     def _check_extra_rows(self, X_teacher, X_unlabeled):
         """X_unlabeled checked against X: same kind, same columns."""
@@ -653,9 +651,14 @@ def _is_indexable(X):
     return hasattr(X, "iloc") or isinstance(X, np.ndarray)
 
 
-def _as_float32(X):
+def _as_float32(X, checked=False):
+    """X as a C-contiguous float32 array, finite.
+
+    ``checked`` means X went through check_array (finite): only a cast from
+    float64, which can overflow, then needs looking at again.
+    """
     X32 = np.ascontiguousarray(X, dtype=np.float32)
-    if not np.isfinite(X32).all():
+    if (not checked or X.dtype != np.float32) and not np.isfinite(X32).all():
         raise ValueError(
             "X has values too large for float32 (beyond ±3.4e38), which the student computes in."
         )

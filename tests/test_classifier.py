@@ -576,3 +576,18 @@ def test_callbacks_are_cloned_and_run(iris, iris_forest):
     student = _fit(iris_forest, X, y, callbacks=[counter], max_epochs=5)
     [used] = [cb for cb in student.student_.callbacks_ if isinstance(cb[1], EpochCounter)]
     assert used[1].count == student.n_iter_ and counter.count == 0
+
+
+def test_values_beyond_float32_are_named_in_fit_and_predict(iris, iris_forest):
+    X, y = iris
+    huge = X.copy()
+    huge[0, 0] = 1e39  # finite in float64, inf in float32
+    with pytest.raises(ValueError, match="too large for float32"):
+        DistilledClassifier(LogisticRegression(), **FAST).fit(huge, y)
+    student = _fit(iris_forest, X, y, max_epochs=2)
+    with pytest.raises(ValueError, match="too large for float32"):
+        student.predict_proba(huge)
+    # float32 input was checked finite once by validation and is used as is
+    np.testing.assert_array_equal(
+        student.predict_proba(X.astype(np.float32)), student.predict_proba(X)
+    )
