@@ -3,9 +3,16 @@
 # Authors: The skdistill developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import torch
 from sklearn.base import clone
+from skorch import NeuralNet
 
-from .teachers import as_teacher_list, is_fitted
+from .teachers import TeacherEnsemble, as_teacher_list, is_fitted
+
+try:  # scikit-learn >= 1.7
+    from sklearn.utils._repr_html.estimator import _VisualBlock
+except ImportError:  # scikit-learn 1.6
+    from sklearn.utils._estimator_html_repr import _VisualBlock
 
 __all__ = ["TeacherMixin"]
 
@@ -18,6 +25,10 @@ class TeacherMixin:
       never refits nor copies it; an unfitted teacher is cloned as usual.
     - The ``target_tags.required`` tag says whether ``y`` is needed: only
       when some teacher is not fitted.
+    - scikit-learn's HTML representation (a notebook's display,
+      ``sklearn.utils.estimator_html_repr``) shows the teacher (each of a
+      list) and the student side by side, the fitted ones after ``fit``,
+      then any other estimator parameter (``transfer``, ``generalist``).
 
     Put it before ``BaseEstimator`` in the bases.
 
@@ -51,6 +62,18 @@ class TeacherMixin:
             tags.target_tags.required = True
         return tags
 
+    def _sk_visual_block_(self):
+        # scikit-learn's own meta-estimator detection finds only parameters
+        # that are estimators: it misses a list of teachers, the default
+        # student (None) and a torch module, which are the heart of it here.
+        names, blocks = [], []
+        for name, value in _displayed_params(self):
+            block = _param_block(self, name, value)
+            if block is not None:
+                names.append(f"{name}: {_block_title(value, block)}")
+                blocks.append(block)
+        return _VisualBlock("parallel", blocks, names=names)
+
 
 def _clone_teacher(teacher):
     """Keep fitted teachers (shared), clone unfitted ones, element-wise for a list."""
@@ -59,3 +82,77 @@ def _clone_teacher(teacher):
     if is_fitted(teacher):
         return teacher
     return clone(teacher, safe=False)
+
+
+def _displayed_params(estimator):
+    """(name, value) of the parameters, teacher then student (as the knowledge
+    flows) then the others; a fitted ``<name>_`` replaces its parameter."""
+    params = estimator.get_params(deep=False)
+    first = [name for name in ("teacher", "student") if name in params]
+    for name in [*first, *(name for name in params if name not in first)]:
+        fitted = getattr(estimator, f"{name}_", None)
+        yield name, params[name] if fitted is None else fitted
+
+
+def _param_block(estimator, name, value):
+    """What to draw for one parameter, or None for a plain setting."""
+    if name == "teacher":
+        return _teacher_block(value)
+    if name == "student":
+        return _student_block(estimator, value)
+    if hasattr(value, "get_params") and not isinstance(value, type):
+        return value  # transfer, generalist, preprocessor: scikit-learn draws them
+    return None
+
+
+def _block_title(value, block):
+    """What follows ``name:`` in a parameter's label."""
+    if isinstance(block, _VisualBlock) and block.kind == "single":
+        return block.names
+    if isinstance(value, (list, tuple)):
+        return f"{len(value)} teachers"
+    return type(value).__name__
+
+
+def _teacher_block(teacher):
+    """The teacher as it is, or the members of a list (or of a fitted TeacherEnsemble)."""
+    if isinstance(teacher, TeacherEnsemble):
+        teacher = teacher.estimators
+    if not isinstance(teacher, (list, tuple)):
+        return teacher
+    names = [f"{index}: {type(member).__name__}" for index, member in enumerate(teacher)]
+    return _VisualBlock("parallel", list(teacher), names=names, dash_wrapped=False)
+
+
+def _student_block(estimator, student):
+    """A box for the student: the default MLP, a torch module (class or instance), or a net."""
+    if isinstance(student, NeuralNet) and getattr(student, "initialized_", False):
+        # The fitted student_, named after the parameter it was built from.
+        title, caption = _student_title(getattr(estimator, "student", None))
+        return _VisualBlock(
+            "single", student, names=title, name_details=str(student), name_caption=caption
+        )
+    title, caption = _student_title(student)
+    if student is None:
+        details = f"MLP(hidden_layer_sizes={getattr(estimator, 'hidden_layer_sizes', None)!r})"
+        details += "\nReLU layers, built at fit for the data's features and classes."
+    elif isinstance(student, type):
+        details = f"{student.__module__}.{student.__qualname__}, instantiated at fit."
+    else:
+        details = str(student)
+    return _VisualBlock("single", student, names=title, name_details=details, name_caption=caption)
+
+
+def _student_title(student):
+    """(name, caption) describing the ``student`` parameter."""
+    if student is None:
+        return "MLP", "default student"
+    if isinstance(student, type) and issubclass(student, torch.nn.Module):
+        return student.__name__, "torch.nn.Module class"
+    if isinstance(student, torch.nn.Module):
+        return type(student).__name__, "torch.nn.Module"
+    if isinstance(student, NeuralNet):
+        module = getattr(student, "module", None)
+        module_name = getattr(module, "__name__", type(module).__name__)
+        return f"{type(student).__name__}({module_name})", "skorch net"
+    return type(student).__name__, None

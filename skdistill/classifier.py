@@ -3,60 +3,34 @@
 # Authors: The skdistill developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import copy
-import inspect
-from numbers import Integral, Real
+from contextlib import contextmanager
+from numbers import Real
 
 import numpy as np
 import torch
 from scipy.special import softmax
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
-from sklearn.compose import make_column_transformer
-from sklearn.preprocessing import OneHotEncoder
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_array,
-    check_consistent_length,
-    check_is_fitted,
-    column_or_1d,
-    validate_data,
-)
-from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
-from skorch.callbacks import EarlyStopping
+from skorch import NeuralNet
 
-from .base import TeacherMixin
-from .bias import absent_class_bias, absent_classes
+from .bias import fit_logit_bias
+from .distiller import BaseDistiller
 from .losses import NO_LABEL, DistillationLoss, pack_targets
-from .student import (
-    MLP,
-    HoldoutSplit,
-    Standardize,
-    StudentModule,
-    StudentNet,
-    TensorBatchIterator,
-    TensorDataset,
-    predict_logits,
-)
+from .student import predict_logits
 from .teachers import (
+    TeacherLogits,
+    _train_modes_preserved,
     as_single_teacher,
     check_teacher_list,
-    fit_teachers,
-    is_fitted,
     teacher_classes,
     teacher_logits,
 )
 
 __all__ = ["DistilledClassifier"]
 
-#: With ``early_stopping="auto"``, early stopping is on from this many
-#: training rows (as in HistGradientBoostingClassifier).
-AUTO_EARLY_STOPPING_MIN_SAMPLES = 10_000
 
-
-class DistilledClassifier(ClassifierMixin, TeacherMixin, BaseEstimator):
+class DistilledClassifier(ClassifierMixin, BaseDistiller):
     """A neural network trained to behave like a fitted classifier.
 
     The teacher's outputs on the training rows are turned into soft
@@ -111,9 +85,11 @@ class DistilledClassifier(ClassifierMixin, TeacherMixin, BaseEstimator):
     lr : float, default=1e-3
         Learning rate of the Adam optimizer.
     early_stopping : "auto" or bool, default="auto"
-        Stop when the distillation loss on a held-out share of the rows
-        has not improved for ``n_iter_no_change`` epochs, and keep the best
-        weights. ``"auto"`` turns it on from 10,000 training rows.
+        Stop when the distillation loss on validation rows has not
+        improved for ``n_iter_no_change`` epochs, and keep the best weights.
+        The validation rows are ``fit``'s ``X_val`` when given, else a
+        held-out share of the training rows. ``"auto"`` turns it on from
+        10,000 training rows, or when ``X_val`` is given.
     validation_fraction : float, default=0.1
         Share of the rows held out for early stopping.
     n_iter_no_change : int, default=10
@@ -140,18 +116,23 @@ class DistilledClassifier(ClassifierMixin, TeacherMixin, BaseEstimator):
         labelled by the teacher and join the soft-target term, while the
         real rows keep their hard labels too. Its ``random_state`` is set
         from this estimator's.
-    correct_absent_classes : bool, default=False
-        For each class that the teacher never predicts on the training and
-        transfer rows and that ``y`` does not contain (Hinton's omitted 3s),
-        set the student's output bias so that its mean predicted probability
-        of the class on those rows equals the teacher's; see
-        :func:`skdistill.bias.absent_class_bias`. Other classes are left
-        alone. The corrected classes are ``absent_classes_``. Off by
-        default: on MNIST without 3s (``benchmarks/mnist_hinton.py
-        --quick``) the rule moved the bias by -0.03 where Hinton's +3.5 was
-        needed, since a student trained to match the teacher on those rows
-        already matches its mean probabilities there; and a teacher that
-        labels a few rows as the missing class keeps it from triggering.
+    calibrate_bias : bool, default=False
+        After training, set the student's output biases (and nothing else)
+        to maximise the log-likelihood of the validation rows: ``fit``'s
+        ``y_val`` when given, else the teacher's probabilities on ``X_val``
+        (so unlabelled rows will do); see
+        :func:`skdistill.bias.fit_logit_bias`. This is the automatic form
+        of Hinton's correction for a class missing from the transfer set
+        (+3.5 on the bias of the omitted 3s, which he tuned on the test
+        set): the offset can only be read off rows that show the class.
+        Needs ``X_val``. The biases are ``logit_bias_``.
+    derivative_weight : float, default=0.0
+        Weight of a Sobolev term matching the student's input-derivatives
+        to the teacher's (Czarnecki et al. 2017), with one random projection
+        per row and step (see :class:`skdistill.student.StudentNet`): worth
+        trying when the transfer set is small. Needs a differentiable
+        teacher, a fitted skorch classifier whose module takes X as given,
+        and a student that is None or a torch module. 0 turns it off.
     preprocessor : "auto", transformer or None, default="auto"
         Turns X into the student's numeric features (the teacher always
         gets X as given). ``"auto"``: for a DataFrame with categorical,
@@ -189,9 +170,9 @@ class DistilledClassifier(ClassifierMixin, TeacherMixin, BaseEstimator):
         :class:`~skdistill.teachers.TeacherEnsemble` of them.
     preprocessor_ : transformer or None
         The fitted preprocessing of X for the student, if any.
-    absent_classes_ : ndarray
-        Classes whose output bias was corrected (see
-        ``correct_absent_classes``); usually empty.
+    logit_bias_ : ndarray of shape (n_classes,)
+        The offsets added to the student's logits (``calibrate_bias``);
+        zeros without calibration.
     student_ : skorch.NeuralNet
         The fitted student, with its ``module_`` and ``history``.
     n_iter_ : int
@@ -211,6 +192,8 @@ class DistilledClassifier(ClassifierMixin, TeacherMixin, BaseEstimator):
        Neural Network", 2015.
     .. [2] C. Bucila, R. Caruana and A. Niculescu-Mizil, "Model Compression",
        KDD 2006.
+    .. [3] W. M. Czarnecki, S. Osindero, M. Jaderberg, G. Swirszcz and R. Pascanu,
+       "Sobolev Training for Neural Networks", NeurIPS 2017.
 
     Examples
     --------
@@ -227,32 +210,16 @@ class DistilledClassifier(ClassifierMixin, TeacherMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "teacher": "no_validation",
+        **BaseDistiller._parameter_constraints,
         "temperature": [Interval(Real, 0, None, closed="neither")],
-        "alpha": [Interval(Real, 0, 1, closed="both")],
         "loss": [StrOptions({"kl", "logit_mse"})],
-        "student": "no_validation",
-        "hidden_layer_sizes": ["array-like"],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "early_stopping": [StrOptions({"auto"}), "boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
         "proba_floor": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="neither")],
-        "teacher_weights": ["array-like", None],
         "teacher_averaging": [StrOptions({"arithmetic", "geometric"})],
-        "transfer": [None, HasMethods(["generate"])],
-        "correct_absent_classes": ["boolean"],
-        "preprocessor": [None, StrOptions({"auto"}), HasMethods(["fit", "transform"])],
-        "memory": [None, str, HasMethods(["cache"])],
-        "callbacks": [None, list],
-        "n_jobs": [None, Integral],
-        "device": [str],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        "calibrate_bias": ["boolean"],
+        "derivative_weight": [Interval(Real, 0, None, closed="left")],
     }
+
+    _no_label = NO_LABEL
 
     def __init__(
         self,
@@ -274,7 +241,8 @@ class DistilledClassifier(ClassifierMixin, TeacherMixin, BaseEstimator):
         teacher_weights=None,
         teacher_averaging="arithmetic",
         transfer=None,
-        correct_absent_classes=False,
+        calibrate_bias=False,
+        derivative_weight=0.0,
         preprocessor="auto",
         memory=None,
         callbacks=None,
@@ -300,7 +268,8 @@ class DistilledClassifier(ClassifierMixin, TeacherMixin, BaseEstimator):
         self.teacher_weights = teacher_weights
         self.teacher_averaging = teacher_averaging
         self.transfer = transfer
-        self.correct_absent_classes = correct_absent_classes
+        self.calibrate_bias = calibrate_bias
+        self.derivative_weight = derivative_weight
         self.preprocessor = preprocessor
         self.memory = memory
         self.callbacks = callbacks
@@ -310,7 +279,7 @@ class DistilledClassifier(ClassifierMixin, TeacherMixin, BaseEstimator):
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None, sample_weight=None, X_unlabeled=None):
+    def fit(self, X, y=None, sample_weight=None, X_unlabeled=None, X_val=None, y_val=None):
         """Fit the student to the teacher's soft targets (and to y, if given).
 
         Parameters
@@ -329,85 +298,29 @@ class DistilledClassifier(ClassifierMixin, TeacherMixin, BaseEstimator):
         X_unlabeled : array-like or DataFrame of shape (n_unlabeled, n_features), default=None
             Real rows without labels, of the same kind as X: the teacher
             labels them and they join the soft-target term.
+        X_val : array-like or DataFrame of shape (n_val, n_features), default=None
+            Validation rows, of the same kind as X, never trained on: early
+            stopping monitors the distillation loss on them (in place of a
+            held-out share of X), and ``calibrate_bias`` fits the output
+            biases on them. Named as in ``HistGradientBoostingClassifier``.
+        y_val : array-like of shape (n_val,), default=None
+            Labels of ``X_val``, for its hard-label term and for
+            ``calibrate_bias``; without them the teacher's outputs on
+            ``X_val`` stand in.
 
         Returns
         -------
         self : DistilledClassifier
             The fitted estimator.
         """
-        self._fit(X, y, sample_weight, X_unlabeled)
+        if self.calibrate_bias and X_val is None:
+            raise ValueError(
+                "calibrate_bias=True needs validation rows: pass X_val (and y_val "
+                "if you have labels) to fit. The bias of a class missing from the "
+                "training rows can only be read off rows that show it."
+            )
+        self._fit(X, y, sample_weight, X_unlabeled, X_val, y_val)
         return self
-
-    def _fit(self, X, y=None, sample_weight=None, X_unlabeled=None):
-        """Fit, and return the teacher's logits on the rows of X and the extra rows.
-
-        The specialists of :class:`~skdistill.specialists.SpecialistEnsemble`
-        are trained on the same teacher outputs; returning them spares a
-        second pass of the teacher.
-        """
-        teachers = check_teacher_list(self.teacher)
-        self._check_training_params()
-        X_teacher = X
-        X, y = self._validate_training_data(X, y, teachers)
-        if not _is_indexable(X_teacher):
-            X_teacher = X
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
-            if not sample_weight.sum() > 0:
-                raise ValueError("sample_weight sums to zero; at least one row needs weight.")
-        extra_rows = self._check_extra_rows(X_teacher, X_unlabeled)
-
-        fitted = fit_teachers(teachers, X_teacher, y, sample_weight)
-        if sample_weight is not None:
-            # Mean 1 keeps the loss on the scale of unweighted training, so
-            # the learning rate means the same with or without weights.
-            sample_weight = sample_weight / sample_weight.mean()
-        is_list = isinstance(self.teacher, (list, tuple))
-        teacher = as_single_teacher(
-            fitted if is_list else fitted[0], self.teacher_weights, self.teacher_averaging
-        )
-        self.classes_ = teacher_classes(fitted)
-        _check_teacher_n_features(fitted, self.n_features_in_)
-        label_indices = None if y is None else _label_indices(y, self.classes_)
-
-        torch_seed, transfer_seed = check_random_state(self.random_state).randint(
-            np.iinfo(np.int32).max, size=2
-        )
-        extra_rows = self._add_transfer_rows(X_teacher, extra_rows, transfer_seed)
-        X_teacher_all = _concat_rows([X_teacher, *extra_rows])
-        X_student_all = (
-            np.concatenate([X, *map(self._student_features, extra_rows)]) if extra_rows else X
-        )
-        logits = teacher_logits(
-            teacher,
-            X_teacher_all,
-            proba_floor=self.proba_floor,
-            memory=self.memory,
-            n_jobs=self.n_jobs,
-        )
-        _check_teacher_logits(logits, len(X_student_all), len(self.classes_))
-        n_extra = len(X_student_all) - len(X)
-        targets = pack_targets(
-            logits,
-            _pad(label_indices, len(X), n_extra, NO_LABEL),
-            _pad(sample_weight, len(X), n_extra, 1.0),
-        )
-
-        device = _resolve_device(self.device)
-        with _seeded_torch(torch_seed, device):
-            net = self._build_student(X, len(self.classes_), sample_weight, torch_seed, device)
-            net.fit(X_student_all, targets)
-        absent = self._absent_classes(logits, label_indices)
-        if absent.size:
-            student_logits = predict_logits(net.module_, X_student_all, device)
-            bias = absent_class_bias(student_logits, logits, absent)
-            net.module_.logit_bias.copy_(torch.as_tensor(bias))
-        self.absent_classes_ = self.classes_[absent]
-
-        self.teacher_ = teacher
-        self.student_ = net
-        self.n_iter_ = len(net.history)
-        return logits
 
     def decision_function(self, X):
         """The student's logits.
@@ -422,7 +335,7 @@ class DistilledClassifier(ClassifierMixin, TeacherMixin, BaseEstimator):
             Logits; for two classes, as scikit-learn's convention, the
             logit of the second class minus that of the first.
         """
-        logits = self._student_logits(X)
+        logits = self._student_outputs(X)
         if len(self.classes_) == 2:
             return logits[:, 1] - logits[:, 0]
         return logits
@@ -439,7 +352,7 @@ class DistilledClassifier(ClassifierMixin, TeacherMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
-        return softmax(self._student_logits(X).astype(np.float64), axis=1)
+        return softmax(self._student_outputs(X).astype(np.float64), axis=1)
 
     def predict(self, X):
         """Most probable class according to the student.
@@ -453,226 +366,93 @@ class DistilledClassifier(ClassifierMixin, TeacherMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        logits = self._student_logits(X)
+        logits = self._student_outputs(X)
         return self.classes_[np.argmax(logits, axis=1)]
 
-    def _student_logits(self, X):
-        check_is_fitted(self)
-        if self.preprocessor_ is None:
-            X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
-            features = _as_float32(X, checked=True)
-        else:
-            validate_data(self, X, reset=False, skip_check_array=True)
-            features = self._student_features(X)
-        return predict_logits(self.student_.module_, features, self.student_.device)
+    # -- BaseDistiller's hooks ------------------------------------------------
 
-    def _student_features(self, X):
-        """Float32 features for the module from unchecked rows (extra rows, specialists)."""
-        if self.preprocessor_ is not None:
-            X = self.preprocessor_.transform(X)
-            return _as_float32(X.toarray() if hasattr(X, "toarray") else X)
-        return _as_float32(check_array(X, dtype=[np.float32, np.float64]), checked=True)
+    def _check_teachers(self):
+        return check_teacher_list(self.teacher)
 
-    def _check_training_params(self):
-        sizes = np.asarray(self.hidden_layer_sizes)
-        if sizes.ndim != 1 or not all(
-            isinstance(size, Integral) and size >= 1 for size in self.hidden_layer_sizes
-        ):
-            raise ValueError(
-                "hidden_layer_sizes must be a tuple of positive integers; got "
-                f"{self.hidden_layer_sizes!r}."
-            )
-        _check_student_param(self.student)
+    def _check_targets(self, y):
+        check_classification_targets(y)
+        return y
 
-    def _validate_training_data(self, X, y, teachers):
-        """Check X and y, fit preprocessor_, and return the student's float32 X and y."""
-        if y is None and not all(map(is_fitted, teachers)):
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target "
-                "y is None: the teacher is not fitted. Pass y, or a fitted teacher."
-            )
-        self.preprocessor_ = _make_preprocessor(self.preprocessor, X)
-        if self.preprocessor_ is None:
-            if y is None:
-                X = validate_data(self, X, dtype=[np.float32, np.float64])
-            else:
-                X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
-        else:
-            validate_data(self, X, skip_check_array=True)
-            if y is not None:
-                y = column_or_1d(y, warn=True)
-                check_consistent_length(X, y)
-            X = self.preprocessor_.fit_transform(X)
-            X = X.toarray() if hasattr(X, "toarray") else X
-        if y is not None:
-            check_classification_targets(y)
-        return _as_float32(X, checked=self.preprocessor_ is None), y
-
-    def _check_extra_rows(self, X_teacher, X_unlabeled):
-        """X_unlabeled checked against X: same kind, same columns."""
-        if X_unlabeled is None:
-            return []
-        if hasattr(X_teacher, "columns"):
-            columns = getattr(X_unlabeled, "columns", None)
-            if columns is None or list(columns) != list(X_teacher.columns):
-                raise ValueError(
-                    "X_unlabeled must be a DataFrame with the same columns as X, "
-                    f"in the same order: {list(X_teacher.columns)[:20]}."
-                )
-            if len(X_unlabeled) == 0:
-                raise ValueError("X_unlabeled has no rows.")
-            return [X_unlabeled]
-        X_unlabeled = check_array(
-            X_unlabeled, dtype=[np.float32, np.float64], input_name="X_unlabeled"
+    def _combine_teachers(self, fitted):
+        is_list = isinstance(self.teacher, (list, tuple))
+        return as_single_teacher(
+            fitted if is_list else fitted[0], self.teacher_weights, self.teacher_averaging
         )
-        if X_unlabeled.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X_unlabeled has {X_unlabeled.shape[1]} features, but X has {self.n_features_in_}."
-            )
-        return [X_unlabeled]
 
-    def _add_transfer_rows(self, X_teacher, extra_rows, seed):
-        """Synthetic rows from the transfer generator, after the unlabeled ones."""
-        if self.transfer is None:
-            return extra_rows
-        generator = clone(self.transfer)
-        if "random_state" in generator.get_params():
-            generator.set_params(random_state=seed)
-        synthetic = generator.generate(X_teacher)
-        if len(synthetic) == 0:
-            return extra_rows
-        return [*extra_rows, synthetic]
+    def _set_output_attributes(self, fitted, y):
+        self.classes_ = teacher_classes(fitted)
 
-    def _absent_classes(self, teacher_logits, label_indices):
-        """Classes to correct: never the teacher's argmax, and not in y."""
-        if not self.correct_absent_classes:
-            return np.array([], dtype=int)
-        absent = absent_classes(teacher_logits)
-        if label_indices is not None:
-            absent = np.setdiff1d(absent, label_indices)
-        return absent
+    def _encode_labels(self, y):
+        return _label_indices(y, self.classes_)
 
-    def _early_stopping_on(self, n_samples):
-        if self.early_stopping == "auto":
-            return n_samples >= AUTO_EARLY_STOPPING_MIN_SAMPLES
-        return bool(self.early_stopping) and n_samples >= 2
+    def _teacher_outputs(self, teacher, X):
+        return teacher_logits(
+            teacher, X, proba_floor=self.proba_floor, memory=self.memory, n_jobs=self.n_jobs
+        )
 
-    def _build_student(self, X, n_classes, sample_weight, seed, device):
-        """An unfitted skorch net around the student body and its standardisation."""
-        standardize = Standardize.from_data(X, sample_weight)
-        criterion = dict(
+    def _pack_targets(self, outputs, labels, sample_weight):
+        return pack_targets(outputs, labels, sample_weight)
+
+    def _criterion(self, outputs=None):
+        return dict(
             criterion=DistillationLoss,
             criterion__temperature=float(self.temperature),
             criterion__alpha=float(self.alpha),
             criterion__loss=self.loss,
         )
-        n_features = X.shape[1]
-        if isinstance(self.student, NeuralNet):
-            return _adapt_user_net(self.student, standardize, n_features, n_classes, criterion)
 
-        if self.student is None:
-            body = MLP(n_features, n_classes, tuple(self.hidden_layer_sizes))
-        else:
-            body = _make_body(self.student, {}, n_features, n_classes)
-        # As MLPClassifier: stop when the loss has not improved by tol for
-        # n_iter_no_change epochs, on held-out rows (keeping the best
-        # weights) or, without early stopping, on the training rows.
-        if self._early_stopping_on(len(X)):
-            train_split = HoldoutSplit(self.validation_fraction, random_state=seed)
-            monitor, load_best = "valid_loss", True
-        else:
-            train_split, monitor, load_best = None, "train_loss", False
-        stopping = EarlyStopping(
-            monitor=monitor,
-            patience=self.n_iter_no_change,
-            threshold=self.tol,
-            threshold_mode="rel",
-            load_best=load_best,
-        )
-        return StudentNet(
-            module=StudentModule(standardize, body, n_outputs=n_classes),
-            optimizer=torch.optim.Adam,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            dataset=TensorDataset,
-            dataset__device=device,
-            iterator_train=TensorBatchIterator,
-            iterator_train__shuffle=True,
-            iterator_valid=TensorBatchIterator,
-            train_split=train_split,
-            callbacks=[stopping, *[clone(callback) for callback in self.callbacks or []]],
-            device=device,
-            verbose=self.verbose,
-            **criterion,
-        )
+    def _module_kwargs(self, outputs):
+        return {}
 
-
-def _make_preprocessor(preprocessor, X):
-    """The unfitted preprocessing of X for the student, or None."""
-    if preprocessor is None:
-        return None
-    if preprocessor != "auto":
-        return clone(preprocessor)
-    if not hasattr(X, "iloc"):
-        return None
-    from pandas.api.types import is_numeric_dtype  # X is a DataFrame: pandas is there
-
-    categorical = [column for column, dtype in X.dtypes.items() if not is_numeric_dtype(dtype)]
-    if not categorical:
-        return None
-    return make_column_transformer(
-        (OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
-        remainder="passthrough",
-        verbose_feature_names_out=False,
-    )
-
-
-def _concat_rows(parts):
-    """Rows of several arrays or several DataFrames, one after the other."""
-    if len(parts) == 1:
-        return parts[0]
-    if hasattr(parts[0], "iloc"):
-        import pandas as pd  # only reached with DataFrame input
-
-        return pd.concat(parts, ignore_index=True)
-    return np.concatenate([np.asarray(part) for part in parts])
-
-
-def _pad(values, n_rows, n_extra, fill):
-    """values (or None) for the real rows, then fill for the extra rows."""
-    if values is None and n_extra == 0:
-        return None
-    real = np.full(n_rows, fill) if values is None else values
-    return np.concatenate([real, np.full(n_extra, fill)])
-
-
-def _is_indexable(X):
-    return hasattr(X, "iloc") or isinstance(X, np.ndarray)
-
-
-def _as_float32(X, checked=False):
-    """X as a C-contiguous float32 array, finite.
-
-    ``checked`` means X went through check_array (finite): only a cast from
-    float64, which can overflow, then needs looking at again.
-    """
-    X32 = np.ascontiguousarray(X, dtype=np.float32)
-    if (not checked or X.dtype != np.float32) and not np.isfinite(X32).all():
-        raise ValueError(
-            "X has values too large for float32 (beyond ±3.4e38), which the student computes in."
-        )
-    return X32
-
-
-def _check_teacher_n_features(teachers, n_features):
-    for estimator in teachers:
-        expected = getattr(estimator, "n_features_in_", None)
-        if expected is not None and expected != n_features:
-            raise ValueError(
-                f"X has {n_features} features, but the teacher "
-                f"{type(estimator).__name__} was fitted with {expected} features."
+    def _check_before_teacher(self, teachers):
+        if self.derivative_weight == 0:
+            return
+        problem = None
+        if len(teachers) != 1 or not TeacherLogits.supports(teachers[0]):
+            problem = (
+                "a teacher that is one fitted skorch classifier, whose module is "
+                f"differentiated; got {type(self.teacher).__name__}"
             )
+        elif isinstance(self.student, NeuralNet):
+            problem = "student=None or a torch module, not a skorch net"
+        elif self.preprocessor_ is not None:
+            problem = "numeric X that the teacher and the student both take as is"
+        if problem:
+            raise ValueError(f"derivative_weight > 0 needs {problem}.")
+
+    def _training_context(self, teacher):
+        if self.derivative_weight == 0:
+            return super()._training_context(teacher)
+        return _teacher_in_eval_mode(teacher)
+
+    def _net_kwargs(self, teacher, device):
+        if self.derivative_weight == 0:
+            return {}
+        return dict(
+            derivative_teacher=TeacherLogits(teacher),
+            derivative_weight=float(self.derivative_weight),
+        )
+
+    def _after_training(self, net, teacher, validation, y_val):
+        if hasattr(net, "derivative_teacher"):
+            # The fitted student must not hold (nor pickle) the teacher.
+            net.derivative_teacher = None
+        bias = np.zeros(len(self.classes_), dtype=np.float32)
+        if self.calibrate_bias:
+            X_val, targets = validation
+            student_logits = predict_logits(net.module_, X_val, net.device)
+            if y_val is not None:
+                goal = targets[:, -2].astype(int)
+            else:
+                goal = softmax(targets[:, :-2].astype(np.float64), axis=1)
+            bias = fit_logit_bias(student_logits, goal)
+            net.module_.logit_bias.copy_(torch.as_tensor(bias))
+        self.logit_bias_ = bias
 
 
 def _label_indices(y, classes):
@@ -688,100 +468,14 @@ def _label_indices(y, classes):
     return np.array([position[label] for label in labels.tolist()])[inverse.ravel()]
 
 
-def _check_teacher_logits(logits, n_samples, n_classes):
-    if logits.shape != (n_samples, n_classes):
-        raise ValueError(
-            f"The teacher's outputs have shape {logits.shape}, expected "
-            f"({n_samples}, {n_classes}) from its classes_."
-        )
-    if not np.isfinite(logits).all():
-        raise ValueError("The teacher's outputs contain NaN or infinity on the training rows.")
+@contextmanager
+def _teacher_in_eval_mode(teacher):
+    """The teacher's modules in eval mode (no dropout) while the student trains.
 
-
-def _resolve_device(device):
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, ValueError) as error:
-        raise ValueError(
-            f"device={device!r} is not a torch device; use 'cpu', 'cuda', 'cuda:N' or 'auto'."
-        ) from error
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but CUDA is not available on this machine.")
-    return device
-
-
-class _seeded_torch:
-    """Seed torch's generators for one fit, restoring them afterwards."""
-
-    def __init__(self, seed, device):
-        self.seed = seed
-        cuda = torch.device(device).type == "cuda"
-        index = torch.device(device).index
-        self.devices = [index if index is not None else torch.cuda.current_device()] if cuda else []
-
-    def __enter__(self):
-        self._fork = torch.random.fork_rng(devices=self.devices)
-        self._fork.__enter__()
-        torch.manual_seed(self.seed)
-
-    def __exit__(self, *exc_info):
-        return self._fork.__exit__(*exc_info)
-
-
-def _check_student_param(student):
-    if student is None or isinstance(student, torch.nn.Module):
-        return
-    if isinstance(student, type) and issubclass(student, torch.nn.Module):
-        return
-    if isinstance(student, (NeuralNetClassifier, NeuralNetRegressor)):
-        raise TypeError(
-            f"student is a skorch {type(student).__name__}, whose hard-label "
-            "machinery (NLLLoss, stratified split, predict returning indices) "
-            "fights soft targets; pass a skorch.NeuralNet with the same module."
-        )
-    if isinstance(student, NeuralNet):
-        if getattr(student, "initialized_", False):
-            raise ValueError("student must be an unfitted skorch.NeuralNet; it is initialized.")
-        return
-    raise TypeError(
-        "student must be None, a torch.nn.Module class or instance, or an unfitted "
-        f"skorch.NeuralNet; got {type(student).__name__}."
-    )
-
-
-def _make_body(module, kwargs, n_features, n_classes):
-    """A fresh body module from a class (instantiated) or an instance (copied)."""
-    if isinstance(module, torch.nn.Module):
-        return copy.deepcopy(module)
-    accepted = inspect.signature(module).parameters
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
-    sizes = {"n_features": n_features, "n_classes": n_classes}
-    for name, value in sizes.items():
-        if (name in accepted or takes_any) and name not in kwargs:
-            kwargs = {**kwargs, name: value}
-    try:
-        return module(**kwargs)
-    except TypeError as error:
-        raise TypeError(
-            f"Could not build the student module {module.__name__} with {kwargs}: "
-            f"{error}. A module class is called with n_features and n_classes "
-            "when its __init__ takes them, plus a skorch student's module__ "
-            "parameters."
-        ) from error
-
-
-def _adapt_user_net(net, standardize, n_features, n_classes, criterion):
-    """A copy of the user's unfitted NeuralNet, with our module wrapper and loss."""
-    params = clone(net).get_params(deep=False)
-    module_kwargs = {
-        name[len("module__") :]: params.pop(name)
-        for name in list(params)
-        if name.startswith("module__")
-    }
-    for name in [name for name in params if name.startswith("criterion__")]:
-        del params[name]
-    body = _make_body(params["module"], module_kwargs, n_features, n_classes)
-    params.update(criterion, module=StudentModule(standardize, body, n_outputs=n_classes))
-    return type(net)(**params)
+    Every train/eval flag is restored afterwards: the teacher belongs to the
+    user.
+    """
+    with _train_modes_preserved(teacher):
+        for module in TeacherLogits(teacher).modules():
+            module.eval()
+        yield

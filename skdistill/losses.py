@@ -15,7 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DistillationLoss", "pack_targets", "soft_target_kl", "logit_mse"]
+__all__ = [
+    "DistillationLoss",
+    "RegressionDistillationLoss",
+    "pack_targets",
+    "pack_regression_targets",
+    "soft_target_kl",
+    "logit_mse",
+]
 
 #: Label index of a row without a hard label (only the teacher speaks for it).
 NO_LABEL = -1
@@ -161,4 +168,84 @@ class DistillationLoss(nn.Module):
             has_label = labels != NO_LABEL
             hard = F.cross_entropy(student_logits, labels.clamp(min=0), reduction="none")
             per_row = per_row + (1 - self.alpha) * torch.where(has_label, hard, 0.0)
+        return (weights * per_row).mean()
+
+
+def pack_regression_targets(teacher_predictions, y=None, sample_weight=None):
+    """Pack a regression teacher's predictions, the targets y and the weights.
+
+    Parameters
+    ----------
+    teacher_predictions : ndarray of shape (n_samples, n_outputs)
+    y : ndarray of shape (n_samples, n_outputs) or None
+        NaN where a row has no target; None for no targets at all.
+    sample_weight : ndarray of shape (n_samples,) or None
+
+    Returns
+    -------
+    targets : ndarray of shape (n_samples, 2 * n_outputs + 1), dtype float32
+        ``[teacher predictions, y, weight]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdistill.losses import pack_regression_targets
+    >>> pack_regression_targets(np.array([[1.0], [2.0]]), np.array([[1.5], [np.nan]])).tolist()
+    [[1.0, 1.5, 1.0], [2.0, nan, 1.0]]
+    """
+    n_samples, n_outputs = teacher_predictions.shape
+    targets = np.empty((n_samples, 2 * n_outputs + 1), dtype=np.float32)
+    targets[:, :n_outputs] = teacher_predictions
+    targets[:, n_outputs:-1] = np.nan if y is None else np.reshape(y, (n_samples, n_outputs))
+    targets[:, -1] = 1.0 if sample_weight is None else sample_weight
+    return targets
+
+
+class RegressionDistillationLoss(nn.Module):
+    """Squared error to the teacher's predictions, mixed with the targets y.
+
+    ``alpha * mean_k ((f_k - t_k) / s_k)^2 + (1 - alpha) * mean_k ((f_k - y_k) / s_k)^2``
+    per row, weighted by the row's sample weight and averaged over rows,
+    with ``f`` the student's, ``t`` the teacher's predictions and ``s`` a
+    scale per output (the teacher's standard deviation on the training
+    rows), so that the loss is unitless and the learning rate means the
+    same for any target. The second term counts only rows with a target
+    (not NaN). Targets are packed by :func:`pack_regression_targets`.
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        Weight of the teacher's term; ``1 - alpha`` weighs y.
+    scale : sequence of float, default=(1.0,)
+        Scale of each output.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from skdistill.losses import RegressionDistillationLoss, pack_regression_targets
+    >>> criterion = RegressionDistillationLoss(alpha=0.5, scale=(2.0,))
+    >>> targets = torch.from_numpy(pack_regression_targets(np.array([[1.0]]), np.array([[3.0]])))
+    >>> float(criterion(torch.tensor([[1.0]]), targets))  # 0.5 * (2 / 2) ** 2
+    0.5
+    """
+
+    def __init__(self, alpha=1.0, scale=(1.0,)):
+        super().__init__()
+        self.alpha = alpha
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
+
+    def forward(self, predictions, targets):
+        n_outputs = predictions.shape[1]
+        teacher = targets[:, :n_outputs]
+        y = targets[:, n_outputs:-1]
+        weights = targets[:, -1]
+        per_row = torch.zeros_like(weights)
+        if self.alpha > 0:
+            soft = (((predictions - teacher) / self.scale) ** 2).mean(dim=1)
+            per_row = per_row + self.alpha * soft
+        if self.alpha < 1:
+            has_target = ~torch.isnan(y)
+            gap = torch.where(has_target, (predictions - y) / self.scale, 0.0)
+            per_row = per_row + (1 - self.alpha) * (gap**2).mean(dim=1)
         return (weights * per_row).mean()

@@ -9,16 +9,16 @@
     format: raw tensors and a JSON header, nothing executable.
 ``metadata.json``
     The format version, the skdistill version that wrote it, the student's
-    architecture, ``classes_`` (with their dtype), the feature names and the
-    estimator's parameters that are plain JSON values.
+    architecture, ``classes_`` (with their dtype) for a classifier, the
+    feature names and the estimator's parameters that are plain JSON values.
 
 :func:`load_student` rebuilds a fitted :class:`~skdistill.DistilledClassifier`
-from them that predicts exactly as the saved one, without unpickling
-anything: loading runs no code from the files, so they can be shared like
-data. Only the built-in student (:class:`~skdistill.student.MLP` behind its
-standardisation) can be rebuilt this way; a custom module class would have
-to be imported and run, which is what pickle does and what this format
-avoids.
+or :class:`~skdistill.DistilledRegressor` from them that predicts exactly as
+the saved one, without unpickling anything: loading runs no code from the
+files, so they can be shared like data. Only the built-in student
+(:class:`~skdistill.student.MLP` behind its standardisation) can be
+rebuilt this way; a custom module class would have to be imported and run,
+which is what pickle does and what this format avoids.
 
 The teacher is not saved: ``teacher_`` is None after loading, and so is the
 ``teacher`` parameter. Pickle (or joblib) still saves the whole estimator,
@@ -38,7 +38,8 @@ import torch
 from skorch import NeuralNet
 
 from .classifier import DistilledClassifier
-from .losses import DistillationLoss
+from .losses import DistillationLoss, RegressionDistillationLoss
+from .regressor import DistilledRegressor
 from .student import MLP, Standardize, StudentModule
 
 __all__ = ["save_student", "load_student", "WEIGHTS_FILE", "METADATA_FILE", "FORMAT_VERSION"]
@@ -51,6 +52,9 @@ METADATA_FILE = "metadata.json"
 FORMAT_VERSION = 1
 FORMAT_NAME = "skdistill-student"
 
+#: The estimators save_student writes and load_student rebuilds, by name.
+_ESTIMATORS = {cls.__name__: cls for cls in (DistilledClassifier, DistilledRegressor)}
+
 #: Parameters never saved: the teacher is an arbitrary Python object.
 _UNSAVED_PARAMS = {"teacher"}
 
@@ -60,7 +64,7 @@ def save_student(estimator, directory):
 
     Parameters
     ----------
-    estimator : DistilledClassifier
+    estimator : DistilledClassifier or DistilledRegressor
         A fitted estimator whose student is the built-in MLP (the default,
         ``student=None``, or :class:`~skdistill.student.MLP` passed as the
         student). Its teacher is not saved.
@@ -114,16 +118,18 @@ def save_student(estimator, directory):
     from . import __version__
     from .export import _fitted_module
 
-    if type(estimator) is not DistilledClassifier:
+    if type(estimator) not in _ESTIMATORS.values():
         raise ValueError(
-            f"save_student saves a DistilledClassifier; got {type(estimator).__name__}, "
-            "which load_student could not rebuild as it is. Use pickle for other estimators."
+            "save_student saves a DistilledClassifier or a DistilledRegressor; got "
+            f"{type(estimator).__name__}, which load_student could not rebuild as it is. "
+            "Use pickle for other estimators."
         )
     module, n_features = _fitted_module(estimator)
     architecture = _architecture(module)
-    classes, classes_dtype = _encode_array(estimator.classes_, "classes_")
+    classes, classes_dtype = None, None
+    if hasattr(estimator, "classes_"):
+        classes, classes_dtype = _encode_array(estimator.classes_, "classes_")
     names = getattr(estimator, "feature_names_in_", None)
-    absent = getattr(estimator, "absent_classes_", None)
     params, tuple_params, unsaved = _plain_params(estimator.get_params(deep=False))
     metadata = {
         "format": FORMAT_NAME,
@@ -136,7 +142,6 @@ def save_student(estimator, directory):
         "n_features_in": n_features,
         "feature_names_in": None if names is None else [str(name) for name in names],
         "n_iter": int(getattr(estimator, "n_iter_", 0)),
-        "absent_classes": None if absent is None else _encode_array(absent, "absent_classes_")[0],
         "params": params,
         "tuple_params": tuple_params,
         "unsaved_params": unsaved,
@@ -155,7 +160,7 @@ def save_student(estimator, directory):
 
 
 def load_student(directory, *, device="cpu"):
-    """Rebuild a fitted DistilledClassifier from :func:`save_student`'s files.
+    """Rebuild a fitted estimator from :func:`save_student`'s files.
 
     Nothing is unpickled: the weights are read as raw tensors and the rest
     as JSON, so loading runs no code from the files.
@@ -169,9 +174,10 @@ def load_student(directory, *, device="cpu"):
 
     Returns
     -------
-    estimator : DistilledClassifier
-        Fitted: ``predict``, ``predict_proba`` and ``decision_function``
-        give exactly the saved estimator's results. ``teacher`` and
+    estimator : DistilledClassifier or DistilledRegressor
+        Fitted: ``predict`` (and ``predict_proba`` and
+        ``decision_function`` for a classifier) give exactly the saved
+        estimator's results. ``teacher`` and
         ``teacher_`` are None (set ``teacher`` before refitting), and
         ``student_.history`` is empty.
 
@@ -227,23 +233,40 @@ def load_student(directory, *, device="cpu"):
             f"versions up to {FORMAT_VERSION}. Upgrade skdistill to load it."
         )
 
+    cls = _ESTIMATORS.get(metadata.get("estimator", "DistilledClassifier"))
+    if cls is None:
+        raise ValueError(
+            f"{metadata_path} describes a {metadata.get('estimator')!r}; this skdistill "
+            f"loads {sorted(_ESTIMATORS)}."
+        )
     try:
         module = _build_module(metadata["architecture"])
         module.load_state_dict(load_file(str(weights_path), device="cpu"), strict=True)
-        classes = _decode_array(metadata["classes"], metadata["classes_dtype"])
-        params = _restore_params(metadata["params"], metadata.get("tuple_params", []))
+        classes = None
+        if cls is DistilledClassifier:
+            classes = _decode_array(metadata["classes"], metadata["classes_dtype"])
+        params = _restore_params(cls, metadata["params"], metadata.get("tuple_params", []))
     except (KeyError, TypeError, RuntimeError) as error:
         raise ValueError(
             f"The files in {directory} do not make a valid saved student: {error}"
         ) from error
 
-    estimator = DistilledClassifier(teacher=None, **params)
+    estimator = cls(teacher=None, **params)
+    if classes is not None:
+        criterion = dict(
+            criterion=DistillationLoss,
+            criterion__temperature=float(estimator.temperature),
+            criterion__alpha=float(estimator.alpha),
+            criterion__loss=estimator.loss,
+        )
+    else:
+        criterion = dict(
+            criterion=RegressionDistillationLoss,
+            criterion__alpha=float(estimator.alpha),
+            criterion__scale=tuple(module.output_scale.tolist()),
+        )
     net = NeuralNet(
         module=module,
-        criterion=DistillationLoss,
-        criterion__temperature=float(estimator.temperature),
-        criterion__alpha=float(estimator.alpha),
-        criterion__loss=estimator.loss,
         optimizer=torch.optim.Adam,
         lr=estimator.lr,
         max_epochs=estimator.max_epochs,
@@ -251,9 +274,14 @@ def load_student(directory, *, device="cpu"):
         train_split=None,
         device=device,
         verbose=0,
+        **criterion,
     ).initialize()
     net.module_.eval()
-    estimator.classes_ = classes
+    if classes is not None:
+        estimator.classes_ = classes
+        estimator.logit_bias_ = module.logit_bias.numpy().copy()
+    else:
+        estimator.n_outputs_ = int(module.logit_bias.shape[0])
     estimator.n_features_in_ = int(metadata["n_features_in"])
     if metadata.get("feature_names_in") is not None:
         estimator.feature_names_in_ = _decode_array(metadata["feature_names_in"], "|O")
@@ -261,10 +289,6 @@ def load_student(directory, *, device="cpu"):
     estimator.teacher_ = None
     estimator.student_ = net
     estimator.n_iter_ = int(metadata.get("n_iter", 0))
-    if metadata.get("absent_classes") is not None:
-        estimator.absent_classes_ = _decode_array(
-            metadata["absent_classes"], metadata["classes_dtype"]
-        )
     return estimator
 
 
@@ -295,6 +319,8 @@ def _architecture(module):
         "dropout": float(dropouts[0]) if dropouts else 0.0,
         # A buffer added to the logits (a correction set after training).
         "logit_bias": getattr(module, "logit_bias", None) is not None,
+        # A regression student's output scale (its target standard deviations).
+        "output_scale": getattr(module, "output_scale", None) is not None,
     }
     # The description must rebuild the very same network (same layers,
     # same parameters and buffers): a modified MLP is refused.
@@ -329,9 +355,9 @@ def _build_module(architecture):
         raise ValueError(f"dropout must be in [0, 1); got {dropout!r}.")
     standardize = Standardize(np.zeros(n_features), np.ones(n_features))
     body = MLP(n_features, n_classes, sizes, dropout=dropout)
-    if architecture.get("logit_bias", False):
-        return StudentModule(standardize, body, n_outputs=n_classes)
-    return StudentModule(standardize, body)
+    n_outputs = n_classes if architecture.get("logit_bias", False) else None
+    output_scale = np.ones(n_classes) if architecture.get("output_scale", False) else None
+    return StudentModule(standardize, body, n_outputs=n_outputs, output_scale=output_scale)
 
 
 def _positive_int(value, name):
@@ -371,8 +397,8 @@ def _python_scalar(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _restore_params(saved, tuple_params):
-    accepted = inspect.signature(DistilledClassifier).parameters
+def _restore_params(cls, saved, tuple_params):
+    accepted = inspect.signature(cls).parameters
     params = {
         name: value for name, value in saved.items() if name in accepted and name != "teacher"
     }

@@ -37,7 +37,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 
 from .base import TeacherMixin
-from .classifier import DistilledClassifier, _label_indices, _seeded_torch
+from .classifier import DistilledClassifier, _label_indices
+from .distiller import _seeded_torch
 from .losses import pack_targets
 from .student import predict_logits
 from .teachers import as_teacher_list, is_fitted, teacher_classes
@@ -388,7 +389,6 @@ _GENERALIST_PARAMS = (
     "n_iter_no_change",
     "tol",
     "proba_floor",
-    "correct_absent_classes",
     "preprocessor",
     "memory",
     "device",
@@ -483,10 +483,9 @@ class SpecialistEnsemble(ClassifierMixin, TeacherMixin, BaseEstimator):
     teacher_weights, teacher_averaging, temperature, alpha, loss, student, \
 hidden_layer_sizes, max_epochs, batch_size, lr, early_stopping, \
 validation_fraction, n_iter_no_change, tol, proba_floor, \
-correct_absent_classes, preprocessor, memory, device, verbose
+preprocessor, memory, device, verbose
         As for :class:`~skdistill.DistilledClassifier`, for the generalist
-        and the specialists alike (unless ``generalist`` is given);
-        ``correct_absent_classes`` for the generalist only.
+        and the specialists alike (unless ``generalist`` is given).
     random_state : int, RandomState instance or None, default=None
         Seeds the generalist (see ``generalist``), k-means, the
         specialists' training rows and their training.
@@ -509,7 +508,7 @@ correct_absent_classes, preprocessor, memory, device, verbose
         time (zeros unless ``dustbin_correction="prior"``).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string column names.
 
     See Also
@@ -581,7 +580,6 @@ correct_absent_classes, preprocessor, memory, device, verbose
         n_iter_no_change=10,
         tol=1e-4,
         proba_floor="auto",
-        correct_absent_classes=False,
         preprocessor="auto",
         memory=None,
         device="cpu",
@@ -612,7 +610,6 @@ correct_absent_classes, preprocessor, memory, device, verbose
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.proba_floor = proba_floor
-        self.correct_absent_classes = correct_absent_classes
         self.preprocessor = preprocessor
         self.memory = memory
         self.device = device

@@ -24,6 +24,7 @@ __all__ = [
     "TensorDataset",
     "HoldoutSplit",
     "predict_logits",
+    "directional_derivative",
 ]
 
 #: Rows per forward pass at prediction time. Every pass sees exactly this
@@ -126,11 +127,18 @@ class StudentModule(nn.Module):
     ----------
     standardize : Standardize
     body : nn.Module
-        Maps standardised ``(batch, n_features)`` inputs to logits.
+        Maps standardised ``(batch, n_features)`` inputs to outputs.
     n_outputs : int, default=None
         With a number, a ``logit_bias`` buffer of that size (zeros) is added
-        to the body's logits: a correction set after training, not learnt
-        (see :func:`skdistill.bias.absent_class_bias`).
+        to the body's outputs: a correction set after training, not learnt
+        (see :func:`skdistill.bias.fit_logit_bias`).
+    output_scale : array-like of shape (n_outputs,), default=None
+        With values, the body's outputs are multiplied by this buffer
+        before ``logit_bias`` is added: a regression student learns
+        standardised targets and gives them back in the teacher's units.
+    output_offset : array-like of shape (n_outputs,), default=None
+        Initial value of ``logit_bias`` (zeros when None): a regression
+        student's target mean.
 
     Examples
     --------
@@ -142,27 +150,57 @@ class StudentModule(nn.Module):
     torch.Size([5, 2])
     """
 
-    def __init__(self, standardize, body, n_outputs=None):
+    def __init__(self, standardize, body, n_outputs=None, output_scale=None, output_offset=None):
         super().__init__()
         self.standardize = standardize
         self.body = body
         bias = None if n_outputs is None else torch.zeros(n_outputs)
+        if bias is not None and output_offset is not None:
+            bias += torch.as_tensor(np.asarray(output_offset), dtype=torch.float32)
         self.register_buffer("logit_bias", bias)
+        if output_scale is not None:
+            output_scale = torch.as_tensor(np.asarray(output_scale), dtype=torch.float32)
+        self.register_buffer("output_scale", output_scale)
 
     def forward(self, X):
-        logits = self.body(self.standardize(X))
+        outputs = self.body(self.standardize(X))
+        if self.output_scale is not None:
+            outputs = outputs * self.output_scale
         if self.logit_bias is not None:
-            logits = logits + self.logit_bias
-        return logits
+            outputs = outputs + self.logit_bias
+        return outputs
 
 
 class StudentNet(NeuralNet):
-    """skorch's ``NeuralNet``, minus a per-batch cost that small students feel.
+    """skorch's ``NeuralNet``, with an optional derivative-matching term.
 
-    skorch sets train or eval mode on every module, recursively, at every
-    batch; here a module already in the requested mode is left alone, so
-    the switch happens once per epoch phase. Everything else is
-    ``NeuralNet``'s.
+    - skorch sets train or eval mode on every module, recursively, at every
+      batch; here a module already in the requested mode is left alone, so
+      the switch happens once per epoch phase.
+    - With a ``derivative_teacher`` and a positive ``derivative_weight``,
+      each training batch adds the Sobolev term of Czarnecki et al. (2017)
+      with a random projection: for a direction ``v`` drawn per row, the
+      squared difference between the student's and the teacher's
+      directional derivatives of their row-centred logits,
+      ``|J_s(x) v - J_t(x) v|^2``, summed over classes, weighted by the
+      row's sample weight (the last target column) and averaged over rows.
+      Its expectation over ``v`` is the squared Frobenius distance of the
+      two Jacobians (in the student's standardised units), at the price of
+      one forward-mode pass through each network instead of one pass per
+      input feature. Validation losses leave it out.
+
+    Everything else is ``NeuralNet``'s.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        ``NeuralNet``'s.
+    derivative_teacher : callable or None, default=None
+        Maps a batch of inputs (a float32 tensor on the student's device) to
+        the teacher's logits, differentiably (see
+        :class:`skdistill.teachers.TeacherLogits`).
+    derivative_weight : float, default=0.0
+        Weight of the derivative term; 0 turns it off.
 
     Examples
     --------
@@ -175,11 +213,68 @@ class StudentNet(NeuralNet):
     2
     """
 
+    def __init__(self, *args, derivative_teacher=None, derivative_weight=0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.derivative_teacher = derivative_teacher
+        self.derivative_weight = derivative_weight
+
     def _set_training(self, training=True):
         for name in self._modules + self._criteria:
             module = getattr(self, name + "_")
             if isinstance(module, nn.Module) and module.training != training:
                 module.train(training)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        loss = super().get_loss(y_pred, y_true, X=X, training=training)
+        if training and self.derivative_weight > 0 and self.derivative_teacher is not None:
+            weights = y_true[:, -1]
+            loss = loss + self.derivative_weight * (weights * self._derivative_gap(X)).mean()
+        return loss
+
+    def _derivative_gap(self, X):
+        """Per-row squared gap between the two directional derivatives."""
+        X = X.to(torch.float32)
+        direction = torch.randn_like(X)
+        standardize = getattr(self.module_, "standardize", None)
+        if isinstance(standardize, Standardize):
+            # A unit step in the standardised space the student learns in,
+            # so every feature gets its share whatever its units.
+            direction = direction * standardize.scale
+        student = directional_derivative(self.module_, X, direction)
+        with torch.no_grad():
+            teacher = directional_derivative(self.derivative_teacher, X, direction)
+        return ((_centred(student) - _centred(teacher)) ** 2).sum(dim=1)
+
+
+def directional_derivative(function, X, direction):
+    """Row-wise directional derivative ``J(x) v`` of ``function`` (forward mode).
+
+    Parameters
+    ----------
+    function : callable
+        Maps a ``(batch, n_features)`` tensor to ``(batch, n_outputs)``, each
+        output row depending on its input row only.
+    X, direction : Tensor of shape (batch, n_features)
+
+    Returns
+    -------
+    derivative : Tensor of shape (batch, n_outputs)
+        Differentiable with respect to the parameters ``function`` uses
+        (outside ``torch.no_grad``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdistill.student import directional_derivative
+    >>> directional_derivative(lambda x: x**2, torch.tensor([[3.0]]), torch.tensor([[1.0]]))
+    tensor([[6.]])
+    """
+    return torch.func.jvp(function, (X,), (direction,))[1]
+
+
+def _centred(logits):
+    # Logits are defined up to a per-row constant (softmax ignores it).
+    return logits - logits.mean(dim=1, keepdim=True)
 
 
 class TensorDataset(torch.utils.data.Dataset):

@@ -24,6 +24,9 @@ from sklearn.utils.validation import check_is_fitted, check_memory, has_fit_para
 
 __all__ = [
     "TeacherEnsemble",
+    "TeacherLogits",
+    "normalised_weights",
+    "teacher_predictions",
     "as_single_teacher",
     "check_teacher_list",
     "fit_teachers",
@@ -87,13 +90,16 @@ def as_teacher_list(teacher):
     return [teacher]
 
 
-def check_teacher_list(teacher):
+def check_teacher_list(teacher, kind="classifier"):
     """Check the ``teacher`` parameter before any work is done.
 
     Parameters
     ----------
     teacher : estimator or list of estimators
         The ``teacher`` parameter of a distilled estimator.
+    kind : {"classifier", "regressor"}, default="classifier"
+        What the teachers must be: classifiers with ``predict_proba`` or
+        ``decision_function``, or regressors with ``predict``.
 
     Returns
     -------
@@ -103,23 +109,24 @@ def check_teacher_list(teacher):
     Raises
     ------
     ValueError
-        For an empty list, or for a regressor.
+        For an empty list, or for an estimator of the other kind.
     TypeError
-        For an object that is not a classifier with ``predict_proba`` or
-        ``decision_function``.
+        For an object without the methods the kind needs.
 
     Examples
     --------
-    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.linear_model import LogisticRegression, Ridge
     >>> from skdistill.teachers import check_teacher_list
     >>> check_teacher_list(LogisticRegression())
     [LogisticRegression()]
+    >>> check_teacher_list([Ridge(), Ridge(alpha=2.0)], kind="regressor")
+    [Ridge(), Ridge(alpha=2.0)]
     """
+    other, distiller = _OTHER_KIND[kind]
     teachers = as_teacher_list(teacher)
     if not teachers:
         raise ValueError(
-            "The teacher parameter is an empty list; pass a classifier or a "
-            "non-empty list of classifiers."
+            f"The teacher parameter is an empty list; pass a {kind} or a non-empty list of {kind}s."
         )
     for position, estimator in enumerate(teachers):
         where = "teacher" if len(teachers) == 1 else f"teacher[{position}]"
@@ -128,20 +135,35 @@ def check_teacher_list(teacher):
                 f"{where} is the class {estimator.__name__}, not an estimator; "
                 f"pass an instance, e.g. {estimator.__name__}()."
             )
-        if _estimator_type(estimator) == "regressor":
+        if _estimator_type(estimator) == other:
             raise ValueError(
-                f"{where} is a regressor ({type(estimator).__name__}); "
-                "DistilledClassifier needs a classifier teacher."
+                f"{where} is a {other} ({type(estimator).__name__}); {distiller} "
+                f"needs a {kind} teacher."
             )
-        has_output = hasattr(estimator, "predict_proba") or hasattr(estimator, "decision_function")
-        if not has_output or not (
-            _estimator_type(estimator) == "classifier" or hasattr(estimator, "classes_")
-        ):
-            raise TypeError(
-                f"{where} must be a classifier with predict_proba or "
-                f"decision_function; got {type(estimator).__name__}."
+        if not _has_outputs(estimator, kind):
+            needs = (
+                "a classifier with predict_proba or decision_function"
+                if kind == "classifier"
+                else "a regressor with predict"
             )
+            raise TypeError(f"{where} must be {needs}; got {type(estimator).__name__}.")
     return teachers
+
+
+#: For each kind of teacher: the other kind, and the distiller that takes it.
+_OTHER_KIND = {
+    "classifier": ("regressor", "DistilledClassifier"),
+    "regressor": ("classifier", "DistilledRegressor"),
+}
+
+
+def _has_outputs(estimator, kind):
+    if kind == "regressor":
+        return hasattr(estimator, "predict")
+    has_output = hasattr(estimator, "predict_proba") or hasattr(estimator, "decision_function")
+    return has_output and (
+        _estimator_type(estimator) == "classifier" or hasattr(estimator, "classes_")
+    )
 
 
 def _estimator_type(estimator):
@@ -156,7 +178,7 @@ def _estimator_type(estimator):
     return None
 
 
-def fit_teachers(teachers, X, y, sample_weight=None):
+def fit_teachers(teachers, X, y, sample_weight=None, estimator_name="DistilledClassifier"):
     """Fitted teachers: fitted ones as they are, unfitted ones fitted on a clone.
 
     The user's objects are never modified: a fitted teacher is returned
@@ -173,6 +195,8 @@ def fit_teachers(teachers, X, y, sample_weight=None):
         Labels to fit unfitted teachers on.
     sample_weight : array-like of shape (n_samples,), default=None
         Passed to the fit of an unfitted teacher that accepts it.
+    estimator_name : str, default="DistilledClassifier"
+        The distilled estimator, named in the error for a missing y.
 
     Returns
     -------
@@ -195,7 +219,7 @@ def fit_teachers(teachers, X, y, sample_weight=None):
         if y is None:
             raise ValueError(
                 f"The teacher {type(estimator).__name__} is not fitted, so "
-                "DistilledClassifier requires y to be passed, but the target y "
+                f"{estimator_name} requires y to be passed, but the target y "
                 "is None. Pass y, or a fitted teacher."
             )
         estimator = clone(estimator)
@@ -358,17 +382,6 @@ class TeacherEnsemble(ClassifierMixin, BaseEstimator):
             raise AttributeError("The members do not declare one n_features_in_.")
         return counts.pop()
 
-    def _normalised_weights(self):
-        if self.weights is None:
-            return np.full(len(self.estimators), 1 / len(self.estimators))
-        weights = np.asarray(self.weights, dtype=np.float64)
-        if weights.shape != (len(self.estimators),) or (weights < 0).any() or not weights.sum() > 0:
-            raise ValueError(
-                f"teacher_weights must be {len(self.estimators)} non-negative numbers, "
-                f"one per teacher, not all zero; got {self.weights!r}."
-            )
-        return weights / weights.sum()
-
     def predict_proba(self, X):
         """Averaged class probabilities of the members.
 
@@ -380,7 +393,7 @@ class TeacherEnsemble(ClassifierMixin, BaseEstimator):
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        weights = self._normalised_weights()
+        weights = normalised_weights(self.weights, len(self.estimators))
         probas = []
         for estimator in self.estimators:
             kind, values = _raw_outputs(estimator, X)
@@ -408,6 +421,35 @@ class TeacherEnsemble(ClassifierMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
         """
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def normalised_weights(weights, n_teachers):
+    """Teacher weights summing to one (equal ones for None), checked.
+
+    Parameters
+    ----------
+    weights : array-like of shape (n_teachers,) or None
+    n_teachers : int
+
+    Returns
+    -------
+    weights : ndarray of shape (n_teachers,)
+
+    Examples
+    --------
+    >>> from skdistill.teachers import normalised_weights
+    >>> normalised_weights([3, 1], 2).tolist()
+    [0.75, 0.25]
+    """
+    if weights is None:
+        return np.full(n_teachers, 1 / n_teachers)
+    array = np.asarray(weights, dtype=np.float64)
+    if array.shape != (n_teachers,) or (array < 0).any() or not array.sum() > 0:
+        raise ValueError(
+            f"teacher_weights must be {n_teachers} non-negative numbers, "
+            f"one per teacher, not all zero; got {weights!r}."
+        )
+    return array / array.sum()
 
 
 def as_single_teacher(teacher, weights=None, averaging="arithmetic"):
@@ -477,15 +519,15 @@ def _num_rows(X):
     return X.shape[0] if hasattr(X, "shape") else len(X)
 
 
-def _batched_outputs(teacher, X, batch_size, n_jobs):
-    """(rows, kind, values) for consecutive batches of X, in order.
+def _batched_outputs(teacher, X, batch_size, n_jobs, method=_raw_outputs):
+    """(rows, kind, values) of ``method(teacher, batch)`` for consecutive batches of X.
 
     With ``n_jobs`` the batches are labelled by joblib workers; results
     arrive as a generator, so only a few batches are held at once.
     """
     batches = list(gen_batches(_num_rows(X), batch_size))
     outputs = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_raw_outputs)(teacher, _safe_indexing(X, rows)) for rows in batches
+        delayed(method)(teacher, _safe_indexing(X, rows)) for rows in batches
     )
     for rows, (kind, values) in zip(batches, outputs, strict=True):
         yield rows, kind, values
@@ -596,3 +638,123 @@ def teacher_proba(teacher, X, *, batch_size=TEACHER_BATCH_SIZE):
             proba = np.empty((_num_rows(X), values.shape[1]))
         proba[rows] = values
     return proba
+
+
+def _predictions(estimator, X):
+    """One regressor's predictions on X as a float64 (n_samples, n_outputs) array."""
+    with _train_modes_preserved(estimator):
+        values = np.asarray(estimator.predict(X), dtype=np.float64)
+    return "predictions", values.reshape(len(values), -1)
+
+
+def _compute_teacher_predictions(teachers, weights, X, batch_size, n_jobs=None):
+    predictions = None
+    for weight, estimator in zip(weights, teachers, strict=True):
+        batches = _batched_outputs(estimator, X, batch_size, n_jobs, _predictions)
+        for rows, _, values in batches:
+            if predictions is None:
+                predictions = np.zeros((_num_rows(X), values.shape[1]), dtype=np.float32)
+            predictions[rows] += weight * values
+    return predictions
+
+
+def teacher_predictions(
+    teacher, X, *, weights=None, batch_size=TEACHER_BATCH_SIZE, memory=None, n_jobs=None
+):
+    """A regression teacher's predictions on X, computed once, in batches, as float32.
+
+    Parameters
+    ----------
+    teacher : fitted regressor or list of fitted regressors
+        A list is averaged with ``weights``.
+    X : array-like of shape (n_samples, n_features)
+        Rows, passed to the teacher as they are.
+    weights : array-like of shape (n_teachers,), default=None
+        Weights of the teachers of a list; equal when None.
+    batch_size : int, default=10_000
+        Rows sent to the teacher at once, bounding memory.
+    memory : str, joblib.Memory or None, default=None
+        Caches the result on disk (see :func:`teacher_logits`).
+    n_jobs : int or None, default=None
+        Batches predicted in parallel by joblib workers.
+
+    Returns
+    -------
+    predictions : ndarray of shape (n_samples, n_outputs), dtype float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LinearRegression
+    >>> from skdistill.teachers import teacher_predictions
+    >>> X = np.arange(4.0).reshape(-1, 1)
+    >>> teacher = LinearRegression().fit(X, 2 * X.ravel())
+    >>> teacher_predictions(teacher, X[:2]).round(3).tolist()
+    [[0.0], [2.0]]
+    """
+    teachers = as_teacher_list(teacher)
+    weights = normalised_weights(weights, len(teachers))
+    compute = check_memory(memory).cache(_compute_teacher_predictions, ignore=["n_jobs"])
+    return compute(teachers, weights, X, batch_size, n_jobs=n_jobs)
+
+
+class TeacherLogits:
+    """A fitted skorch classifier's logits as a differentiable function of X.
+
+    Used to match the student's input-derivatives to the teacher's
+    (``DistilledClassifier(derivative_weight=...)``). The logits are the
+    log of the net's ``predict_proba`` (its module's output through the
+    net's prediction nonlinearity), so they are the teacher's whatever its
+    criterion. The module is called in eval mode and never updated: the
+    estimator restores the train/eval flags of the teacher's modules after
+    training, and gradients never flow into it.
+
+    Parameters
+    ----------
+    net : fitted skorch.NeuralNet
+        A classifier whose module maps float32 X to its outputs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from skorch import NeuralNetClassifier
+    >>> from skdistill.teachers import TeacherLogits
+    >>> X = np.random.default_rng(0).normal(size=(20, 3)).astype("float32")
+    >>> y = (X[:, 0] > 0).astype("int64")
+    >>> net = NeuralNetClassifier(
+    ...     torch.nn.Linear, module__in_features=3, module__out_features=2,
+    ...     criterion=torch.nn.CrossEntropyLoss, max_epochs=2, train_split=None, verbose=0,
+    ... ).fit(X, y)
+    >>> TeacherLogits.supports(net)
+    True
+    >>> TeacherLogits(net)(torch.from_numpy(X[:4])).shape
+    torch.Size([4, 2])
+    """
+
+    def __init__(self, net):
+        self.net = net
+
+    @staticmethod
+    def supports(teacher):
+        """Whether ``teacher`` is a fitted skorch net whose module can be differentiated."""
+        from skorch import NeuralNet
+
+        return (
+            isinstance(teacher, NeuralNet)
+            and getattr(teacher, "initialized_", False)
+            and isinstance(getattr(teacher, "module_", None), torch.nn.Module)
+        )
+
+    def __call__(self, X):
+        net = self.net
+        device = X.device
+        outputs = net.module_(X.to(net.device))
+        if isinstance(outputs, tuple):  # skorch's convention: the first one is the prediction
+            outputs = outputs[0]
+        proba = net._get_predict_nonlinearity()(outputs)
+        return torch.log(proba.clamp_min(torch.finfo(proba.dtype).tiny)).to(device)
+
+    def modules(self):
+        """The torch modules of the teacher, to set to eval mode during training."""
+        return [self.net.module_]

@@ -1,20 +1,21 @@
 """scikit-learn's common estimator checks, on every public estimator."""
 
 import pytest
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skdistill import DistilledClassifier, SpecialistEnsemble
+from skdistill import DistilledClassifier, DistilledRegressor, SpecialistEnsemble
 
 #: Checks expected to fail, with the reason. Keep this list short.
 EXPECTED_FAILED_CHECKS = {
-    "DistilledClassifier": {
+    name: {
         "check_sample_weight_equivalence_on_dense_data": (
             "The student is trained by minibatch gradient descent: a weight of 2 "
             "and a repeated row give the same objective but different batches, so "
             "the fitted weights differ (as for scikit-learn's SGD and MLP models)."
         ),
-    },
+    }
+    for name in ("DistilledClassifier", "DistilledRegressor")
 }
 
 
@@ -32,6 +33,8 @@ def _estimators():
     # classes; on binary data there is no useful subset, the ensemble warns
     # and predicts as its generalist.
     yield SpecialistEnsemble(LogisticRegression(), n_specialists=2, **SMALL_STUDENT)
+    # check_regressors_train asks for an R^2 above 0.5 on its data.
+    yield DistilledRegressor(LinearRegression(), **{**SMALL_STUDENT, "max_epochs": 50})
 
 
 @parametrize_with_checks(

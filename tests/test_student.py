@@ -10,6 +10,7 @@ from skdistill.student import (
     Standardize,
     TensorBatchIterator,
     TensorDataset,
+    directional_derivative,
     predict_logits,
 )
 
@@ -80,3 +81,14 @@ def test_predict_logits_restores_training_mode():
     module.train()
     predict_logits(module, np.zeros((2, 3), dtype=np.float32), "cpu")
     assert module.training
+
+
+def test_directional_derivative_is_the_jacobian_times_the_direction():
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(3, 2)
+    X, direction = torch.randn(5, 3), torch.randn(5, 3)
+    expected = direction @ layer.weight.T
+    torch.testing.assert_close(directional_derivative(layer, X, direction), expected)
+    # Gradients flow to the parameters through it (the student's side).
+    directional_derivative(layer, X, direction).pow(2).sum().backward()
+    assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
