@@ -48,6 +48,19 @@ n_train / n_rows), 10, 200)`` (200 epochs for MUNGE 1x, 67 for 5x, 20 for
 20x, 10 for 100x). Early stopping stays as the defaults have it (on from
 10k rows). ``--full-epochs`` lifts the cap.
 
+``--task regression`` does the same for a regressor (``DistilledRegressor``):
+the teacher is a ``RandomForestRegressor`` (500 trees; quick 100) on
+scikit-learn's ``load_diabetes`` (442 real rows) and on a synthetic
+``make_friedman1(n_samples=20000, noise=1.0)``, both split at random 60 / 20
+/ 20. Rows: the teacher; the student on y only (``alpha=0``, "hard");
+distilled on the real rows (``alpha=1``, the default); distilled with MUNGE
+transfer sets (1x, 5x, 20x; quick 1x, 5x), with the same epoch budget as
+above. Columns: test R^2 and RMSE, fidelity (R^2 of the student's
+predictions against the teacher's on the test rows), the share of the
+teacher's advantage in R^2 over the hard student that is recovered, predict
+time for 10k rows, pickled size and fit time. No OOB experiment and no plot;
+the results go to ``tabular_compression_regression{,_quick}.*``.
+
 A second experiment asks whether a forest teacher should label its own
 training rows with its out-of-bag probabilities (``oob_decision_function_``)
 rather than its in-sample ones, which are over-confident (each row was seen
@@ -63,9 +76,10 @@ Usage::
     nice -n 10 python benchmarks/tabular_compression.py           # full run
     nice -n 10 python benchmarks/tabular_compression.py --datasets letter.p1,magic
     nice -n 10 python benchmarks/tabular_compression.py --teacher mixed --datasets letter.p2
+    nice -n 10 python benchmarks/tabular_compression.py --task regression --quick
     python benchmarks/tabular_compression.py --plot-only          # redraw from the .json
 
-Writes ``benchmarks/results/tabular_compression{,_mixed}{,_quick}.md``,
+Writes ``benchmarks/results/tabular_compression{,_mixed,_regression}{,_quick}.md``,
 ``.json`` and ``.png`` (the plot needs matplotlib, an optional benchmark dependency:
 ``pip install matplotlib``). Results are saved after every data set;
 ``--resume`` skips the data sets already in the .json with the same
@@ -86,18 +100,27 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.datasets import load_diabetes, make_friedman1
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     HistGradientBoostingClassifier,
     RandomForestClassifier,
+    RandomForestRegressor,
 )
+from sklearn.metrics import r2_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from skdistill import DistilledClassifier, Munge, RandomMarginal, TeacherEnsemble
+from skdistill import (
+    DistilledClassifier,
+    DistilledRegressor,
+    Munge,
+    RandomMarginal,
+    TeacherEnsemble,
+)
 from skdistill.metrics import teacher_agreement, teacher_student_kl
 
 try:
@@ -123,6 +146,14 @@ ALL_DATASETS = ("letter.p1", "letter.p2", "magic", "satimage", "spambase", "phon
 LETTER = ("letter.p1", "letter.p2")
 #: Data sets large enough for Bucila's 4k / 1k / rest split; the others get 60/20/20.
 BUCILA_SPLIT = ("letter.p1", "letter.p2", "magic")
+#: --task regression: a small real set shipped with scikit-learn and a larger synthetic one.
+REGRESSION_DATASETS = ("diabetes", "friedman1")
+FRIEDMAN1_ROWS = 20_000
+FRIEDMAN1_NOISE = 1.0
+#: Smallest teacher advantage in test R^2 a recovered share is computed for.
+R2_MIN_GAP = 0.005
+#: Regression predict timings: best of at least PREDICT_REPEATS calls and this many seconds.
+PREDICT_MIN_S = 2.0
 SPLIT_SEED = 0
 TEACHER_SEED = 0
 STUDENT_SEED = 0
@@ -180,12 +211,15 @@ def predict_rows(X_test, n_rows=N_PREDICT):
 # ---------------------------------------------------------------------------
 
 
-def best_time(function, repeats=PREDICT_REPEATS):
-    best = math.inf
-    for _ in range(repeats):
+def best_time(function, repeats=PREDICT_REPEATS, min_seconds=0.0):
+    """Shortest of at least ``repeats`` calls, more while they add up to less
+    than ``min_seconds`` (which rides out short bursts of load on a shared machine)."""
+    best, total, calls = math.inf, 0.0, 0
+    while calls < repeats or total < min_seconds:
         start = time.perf_counter()
         function()
-        best = min(best, time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        best, total, calls = min(best, seconds), total + seconds, calls + 1
     return best
 
 
@@ -362,25 +396,25 @@ def evaluate_student(model, data, teacher_test, X_predict):
     return result
 
 
-def fit_student(
+def fit_timed(
+    estimator,
     label,
     teacher,
     X_train,
     y_train,
-    data,
-    teacher_test,
-    X_predict,
     cfg,
     transfer=None,
     size_multiplier=0,
     seed=STUDENT_SEED,
     **overrides,
 ):
+    """Fit a DistilledClassifier or DistilledRegressor (``estimator``) with the
+    benchmark's parameters; the fitted model and the first columns of its row."""
     n_train = len(X_train)
     n_rows = n_train * (1 + size_multiplier)
     max_epochs = transfer_epochs(n_rows, n_train, cfg)
     params = student_params(cfg, max_epochs=max_epochs, **overrides)
-    model = DistilledClassifier(teacher, transfer=transfer, random_state=seed, **params)
+    model = estimator(teacher, transfer=transfer, random_state=seed, **params)
     start = time.perf_counter()
     model.fit(X_train, y_train)
     fit_s = time.perf_counter() - start
@@ -393,8 +427,14 @@ def fit_student(
         "alpha": params.get("alpha", "default"),
         "seed": seed,
         "fit_s": fit_s,
-        **evaluate_student(model, data, teacher_test, X_predict),
     }
+    return model, row
+
+
+def fit_student(label, teacher, X_train, y_train, data, teacher_test, X_predict, cfg, **kwargs):
+    model, row = fit_timed(DistilledClassifier, label, teacher, X_train, y_train, cfg, **kwargs)
+    row.update(evaluate_student(model, data, teacher_test, X_predict))
+    max_epochs, fit_s, n_rows = row["max_epochs"], row["fit_s"], row["n_rows"]
     print(
         f"    {label:<16} rows {n_rows:>7}  epochs {row['n_iter']:>3}/{max_epochs:<3} "
         f"acc {row['acc']:.4f}  agree {row['agreement']:.4f}"
@@ -1020,6 +1060,292 @@ def plot(results, path):
 
 
 # ---------------------------------------------------------------------------
+# Regression (--task regression)
+# ---------------------------------------------------------------------------
+
+
+def load_regression_split(name):
+    """Train, validation and test parts of a regression set, and where it comes from."""
+    if name == "diabetes":
+        X, y = load_diabetes(return_X_y=True)
+        source = "scikit-learn's load_diabetes (real data, shipped with scikit-learn)"
+    else:
+        X, y = make_friedman1(
+            n_samples=FRIEDMAN1_ROWS, noise=FRIEDMAN1_NOISE, random_state=SPLIT_SEED
+        )
+        source = (
+            f"synthetic: make_friedman1(n_samples={FRIEDMAN1_ROWS}, noise={FRIEDMAN1_NOISE}, "
+            f"random_state={SPLIT_SEED}), 5 informative features of 10"
+        )
+    X_train, X_rest, y_train, y_rest = train_test_split(
+        X, y, train_size=0.6, random_state=SPLIT_SEED
+    )
+    X_valid, X_test, y_valid, y_test = train_test_split(
+        X_rest, y_rest, train_size=0.5, random_state=SPLIT_SEED
+    )
+    parts = X_train, y_train, X_valid, y_valid, X_test, y_test
+    return tuple(np.ascontiguousarray(part) for part in parts), f"{source}; random 60/20/20"
+
+
+def rmse(y_true, y_pred):
+    return float(np.sqrt(np.mean((y_true - y_pred) ** 2)))
+
+
+def fit_regression_student(
+    label, teacher, X_train, y_train, data, teacher_test, X_predict, cfg, **kwargs
+):
+    """A DistilledRegressor fitted with the benchmark's parameters, and its row."""
+    model, row = fit_timed(DistilledRegressor, label, teacher, X_train, y_train, cfg, **kwargs)
+    X_valid, y_valid, X_test, y_test = data
+    y_pred = model.predict(X_test)
+    row.update(
+        {
+            "valid_r2": float(r2_score(y_valid, model.predict(X_valid))),
+            "r2": float(r2_score(y_test, y_pred)),
+            "rmse": rmse(y_test, y_pred),
+            "fidelity": float(r2_score(teacher_test, y_pred)),
+            "rmse_to_teacher": rmse(teacher_test, y_pred),
+            "predict_s": best_time(lambda: model.predict(X_predict), min_seconds=PREDICT_MIN_S),
+            "size_bytes": pickled_size(model.student_.module_),
+            "n_iter": int(model.n_iter_),
+        }
+    )
+    print(
+        f"    {label:<16} rows {row['n_rows']:>7}  epochs {row['n_iter']:>3}/"
+        f"{row['max_epochs']:<3} R2 {row['r2']:.4f}  RMSE {row['rmse']:.4f}  "
+        f"fidelity {row['fidelity']:.4f}  fit {row['fit_s']:6.1f} s",
+        flush=True,
+    )
+    return row
+
+
+def run_regression_dataset(name, cfg):
+    (X_train, y_train, X_valid, y_valid, X_test, y_test), split = load_regression_split(name)
+    print(
+        f"\n== {name}: {split}, train {len(X_train)} / valid {len(X_valid)} / "
+        f"test {len(X_test)}, {X_train.shape[1]} features",
+        flush=True,
+    )
+    data = (X_valid, y_valid, X_test, y_test)
+    X_predict = predict_rows(X_test)
+    forest = RandomForestRegressor(
+        n_estimators=cfg["n_trees"], random_state=TEACHER_SEED, n_jobs=cfg["threads"]
+    )
+    start = time.perf_counter()
+    forest.fit(X_train, y_train)
+    fit_s = time.perf_counter() - start
+    teacher_test = forest.predict(X_test)
+    teacher_row = {
+        "student": "teacher",
+        "fit_s": fit_s,
+        "valid_r2": float(r2_score(y_valid, forest.predict(X_valid))),
+        "r2": float(r2_score(y_test, teacher_test)),
+        "rmse": rmse(y_test, teacher_test),
+        "predict_s": best_time(lambda: forest.predict(X_predict), min_seconds=PREDICT_MIN_S),
+        "size_bytes": pickled_size(forest),
+    }
+    print(
+        f"    {'teacher':<16} R2 {teacher_row['r2']:.4f}  RMSE {teacher_row['rmse']:.4f}  "
+        f"fit {fit_s:.1f} s  predict 10k {teacher_row['predict_s']:.2f} s  "
+        f"{teacher_row['size_bytes'] / 2**20:.1f} MiB",
+        flush=True,
+    )
+
+    fit = lambda label, **kwargs: fit_regression_student(  # noqa: E731
+        label, forest, X_train, y_train, data, teacher_test, X_predict, cfg, **kwargs
+    )
+    rows = [fit("hard (alpha=0)", alpha=0.0), fit("distilled, real")]
+    for k in cfg["munge_sizes"]:
+        rows.append(
+            fit(f"MUNGE {k}x", size_multiplier=k, transfer=Munge(size_multiplier=k, random_state=0))
+        )
+    k = cfg["random_size"]
+    if k:
+        rows.append(
+            fit(
+                f"RandomMarginal {k}x",
+                size_multiplier=k,
+                transfer=RandomMarginal(size_multiplier=k, random_state=0),
+            )
+        )
+    hard = rows[0]
+    for row in rows:
+        row["share_r2"] = recovered_share(row["r2"], hard["r2"], teacher_row["r2"], R2_MIN_GAP)
+        row["size_ratio"] = teacher_row["size_bytes"] / row["size_bytes"]
+        row["speed_ratio"] = teacher_row["predict_s"] / row["predict_s"]
+    return {
+        "name": name,
+        "split": split,
+        "n_train": len(X_train),
+        "n_valid": len(X_valid),
+        "n_test": len(X_test),
+        "n_features": int(X_train.shape[1]),
+        "teacher": teacher_row,
+        "students": rows,
+    }
+
+
+def _selected_regressor(dataset):
+    """The distilled variant with the best validation R^2 (ties: fewer rows)."""
+    return max(_distilled(dataset), key=lambda row: (row["valid_r2"], -row["n_rows"]))
+
+
+def summarise_regression(datasets):
+    summary = {"per_dataset": {}, "worse_than_hard": []}
+    for dataset in datasets:
+        hard, teacher = dataset["students"][0], dataset["teacher"]
+        selected = _selected_regressor(dataset)
+        summary["per_dataset"][dataset["name"]] = {
+            "teacher_minus_hard_r2": teacher["r2"] - hard["r2"],
+            "selected": selected["student"],
+            "selected_r2": selected["r2"],
+            "selected_share_r2": selected["share_r2"],
+            "selected_fidelity": selected["fidelity"],
+            "best_fidelity": max(row["fidelity"] for row in _distilled(dataset)),
+            "size_ratio": min(row["size_ratio"] for row in dataset["students"]),
+            "speed_ratio_selected": selected["speed_ratio"],
+            "speed_ratio_min": min(row["speed_ratio"] for row in dataset["students"]),
+        }
+        summary["worse_than_hard"] += [
+            {
+                "dataset": dataset["name"],
+                "student": row["student"],
+                "delta_r2": row["r2"] - hard["r2"],
+            }
+            for row in _distilled(dataset)
+            if row["r2"] < hard["r2"]
+        ]
+    return summary
+
+
+def regression_table(dataset):
+    teacher = dataset["teacher"]
+    hard = dataset["students"][0]
+    selected = _selected_regressor(dataset)
+    lines = [
+        f"### {dataset['name']}",
+        "",
+        f"{dataset['split']}: {dataset['n_train']} train / {dataset['n_valid']} valid / "
+        f"{dataset['n_test']} test rows, {dataset['n_features']} features. The share is "
+        f"computed only where the teacher beats the hard student by at least {R2_MIN_GAP} R^2; "
+        "else n/a.",
+        "",
+        "| model | train rows | epochs run/max | R^2 | RMSE | fidelity (R^2 to teacher) | "
+        "share (R^2) | predict 10k (ms) | size (bytes) | fit (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| teacher (RandomForestRegressor) | {dataset['n_train']} | — | {teacher['r2']:.4f} | "
+        f"{teacher['rmse']:.4f} | 1 | 1 | {teacher['predict_s'] * 1e3:.0f} | "
+        f"{teacher['size_bytes']:,} | {teacher['fit_s']:.1f} |",
+    ]
+    for row in dataset["students"]:
+        lines.append(
+            f"| {row['student']} | {row['n_rows']} | {row['n_iter']}/{row['max_epochs']} | "
+            f"{row['r2']:.4f} | {row['rmse']:.4f} | {row['fidelity']:.4f} | "
+            f"{_share(row['share_r2'])} | {row['predict_s'] * 1e3:.1f} | "
+            f"{row['size_bytes']:,} | {row['fit_s']:.1f} |"
+        )
+    lines += [
+        "",
+        f"Selected on validation R^2: **{selected['student']}**. Size ratio "
+        f"{min(r['size_ratio'] for r in dataset['students']):.0f}x, predict speed ratio "
+        f"{selected['speed_ratio']:.0f}x. Teacher - hard student: "
+        f"{teacher['r2'] - hard['r2']:+.4f} R^2, {teacher['rmse'] - hard['rmse']:+.4f} RMSE.",
+        "",
+    ]
+    return lines
+
+
+def regression_summary_lines(summary):
+    lines = ["## Summary", ""]
+    worse = summary["worse_than_hard"]
+    if worse:
+        listing = "; ".join(
+            f"{w['dataset']} {w['student']} ({w['delta_r2']:+.4f} R^2)" for w in worse
+        )
+        lines.append(f"- Distilled students worse than the hard student: {len(worse)}: {listing}.")
+        behind = [
+            name
+            for name, entry in summary["per_dataset"].items()
+            if entry["teacher_minus_hard_r2"] < 0
+        ]
+        if behind:
+            lines.append(
+                f"- On {', '.join(behind)} the teacher itself is worse than the hard student: "
+                "a student that follows it more closely (higher fidelity) is expected to lose "
+                "R^2 there, and the share is undefined."
+            )
+    else:
+        lines.append("- No distilled student has a lower test R^2 than the hard student.")
+    lines += [
+        "",
+        "| data set | teacher - hard (R^2) | selected student | R^2 | share (R^2) | "
+        "fidelity (selected) | best fidelity | size ratio | speed ratio (selected) |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, entry in summary["per_dataset"].items():
+        lines.append(
+            f"| {name} | {entry['teacher_minus_hard_r2']:+.4f} | {entry['selected']} | "
+            f"{entry['selected_r2']:.4f} | {_share(entry['selected_share_r2'])} | "
+            f"{entry['selected_fidelity']:.4f} | {entry['best_fidelity']:.4f} | "
+            f"{entry['size_ratio']:.0f}x | {entry['speed_ratio_selected']:.0f}x |"
+        )
+    return lines + [""]
+
+
+def regression_report(results):
+    cfg = results["config"]
+    lines = [
+        "# Model compression of a regressor on tabular data (Bucila et al. 2006, regression)",
+        "",
+        f"Command: `{results['command']}`",
+        "",
+        f"Machine: {results['machine']}; torch and scikit-learn limited to "
+        f"{cfg['threads']} thread(s); load average at start {results['load_at_start']}.",
+        "",
+        f"Wall time: {results['wall_s'] / 60:.1f} min"
+        + (" (this invocation; the .json keeps earlier ones)" if results.get("resumed") else "")
+        + ".",
+        "",
+        f"Setup: teacher = RandomForestRegressor(n_estimators={cfg['n_trees']}, "
+        f"random_state={TEACHER_SEED}) fitted on the training rows. Every student is "
+        f"DistilledRegressor(teacher, random_state={STUDENT_SEED}, **{cfg['student'] or '{}'}) "
+        "with the package defaults otherwise (MLP 256-256, alpha=1: MSE to the teacher's "
+        f"predictions in standardised units, Adam lr 1e-3, batch 256, max_epochs "
+        f"{cfg['max_epochs']}, early stopping on a held-out 10% of the rows from 10k rows); "
+        "the hard student is the same with alpha=0 (MSE to y only). Transfer sets: "
+        "Munge(size_multiplier=k, p=0.5, s=1)"
+        + (
+            f" and RandomMarginal(size_multiplier={cfg['random_size']})"
+            if cfg["random_size"]
+            else ""
+        )
+        + ", labelled by the teacher; the real rows are labelled by the teacher too (alpha=1). "
+        + (
+            "Transfer-set fits get max_epochs = clip(ceil("
+            f"{cfg['epoch_budget']:g} * {cfg['max_epochs']} * n_train / n_rows), "
+            f"{cfg['min_transfer_epochs']}, {cfg['max_epochs']}) to bound the time. "
+            if not cfg["full_epochs"]
+            else ""
+        )
+        + "Metrics on the test rows: R^2 and RMSE against y; fidelity = R^2 of the student's "
+        "predictions against the teacher's; 'share' = (R^2 student - R^2 hard) / (R^2 teacher - "
+        f"R^2 hard); predict time = shortest of at least {PREDICT_REPEATS} predict calls on 10k "
+        f"rows (test rows, repeated if fewer), and more until they add up to {PREDICT_MIN_S:g} s, "
+        "as the machine is shared; size = pickled bytes of the forest and of the student's "
+        "module_; fit time of a student includes generating and labelling its transfer set. The "
+        "validation rows are never trained on: they only select one distilled variant per data "
+        "set for the summary.",
+        "",
+    ]
+    if results["datasets"]:
+        lines += regression_summary_lines(results["summary"])
+        lines += ["## Per data set", ""]
+        for dataset in results["datasets"]:
+            lines += regression_table(dataset)
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
 # Driver
 # ---------------------------------------------------------------------------
 
@@ -1038,14 +1364,22 @@ def parse_student(items):
 
 def config_from_args(args):
     quick = args.quick
+    regression = args.task == "regression"
+    if regression and args.teacher == "mixed":
+        raise SystemExit("--teacher mixed is for classification; regression uses a forest")
+    known = REGRESSION_DATASETS if regression else ALL_DATASETS
     datasets = (
         args.datasets.split(",")
         if args.datasets
-        else (["letter.p1", "phoneme"] if quick else list(ALL_DATASETS))
+        else (
+            list(REGRESSION_DATASETS)
+            if regression
+            else (["letter.p1", "phoneme"] if quick else list(ALL_DATASETS))
+        )
     )
-    unknown = sorted(set(datasets) - set(ALL_DATASETS))
+    unknown = sorted(set(datasets) - set(known))
     if unknown:
-        raise SystemExit(f"unknown data sets {unknown}; choose among {ALL_DATASETS}")
+        raise SystemExit(f"unknown data sets {unknown}; choose among {known}")
     sizes = lambda text: [int(k) for k in text.split(",") if k]  # noqa: E731
     munge = (
         sizes(args.munge_sizes)
@@ -1062,11 +1396,12 @@ def config_from_args(args):
         if args.oob_datasets is not None
         else (
             []
-            if args.teacher == "mixed"
+            if args.teacher == "mixed" or regression
             else (["phoneme"] if quick else ["letter.p2", "magic", "spambase"])
         )
     )
     return {
+        "task": args.task,
         "quick": quick,
         "teacher": args.teacher,
         "n_nets": args.n_nets if args.teacher == "mixed" else 0,
@@ -1074,7 +1409,11 @@ def config_from_args(args):
         "n_trees": args.n_trees or (100 if quick else 500),
         "munge_sizes": munge,
         "letter_munge_sizes": letter_munge,
-        "random_size": args.random_size if args.random_size is not None else max(munge),
+        "random_size": (
+            args.random_size
+            if args.random_size is not None
+            else (0 if regression or not munge else max(munge))
+        ),
         "max_epochs": args.max_epochs or (100 if quick else DEFAULT_MAX_EPOCHS),
         "epoch_budget": args.epoch_budget,
         "min_transfer_epochs": args.min_transfer_epochs,
@@ -1100,9 +1439,17 @@ def command_line():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
+        "--task",
+        choices=("classification", "regression"),
+        default="classification",
+        help="regression: a RandomForestRegressor distilled by DistilledRegressor on "
+        f"{','.join(REGRESSION_DATASETS)} (results in tabular_compression_regression.*)",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
-        help="letter.p1 and phoneme, 100 trees, MUNGE 1x and 5x, 100 epochs",
+        help="letter.p1 and phoneme (regression: both sets), 100 trees, MUNGE 1x and 5x, "
+        "100 epochs",
     )
     parser.add_argument(
         "--teacher",
@@ -1112,7 +1459,11 @@ def main():
         "(results in tabular_compression_mixed.*)",
     )
     parser.add_argument("--n-nets", type=int, default=5, help="nets of the mixed teacher (5)")
-    parser.add_argument("--datasets", help=f"comma-separated, among {','.join(ALL_DATASETS)}")
+    parser.add_argument(
+        "--datasets",
+        help=f"comma-separated, among {','.join(ALL_DATASETS)} "
+        f"(regression: {','.join(REGRESSION_DATASETS)})",
+    )
     parser.add_argument("--n-trees", type=int, help="trees per forest (500; quick 100)")
     parser.add_argument("--munge-sizes", help="MUNGE size multipliers (1,5,20; quick 1,5)")
     parser.add_argument(
@@ -1122,7 +1473,7 @@ def main():
     parser.add_argument(
         "--random-size",
         type=int,
-        help="RandomMarginal size multiplier (largest MUNGE size; 0: none)",
+        help="RandomMarginal size multiplier (largest MUNGE size; regression 0; 0: none)",
     )
     parser.add_argument("--max-epochs", type=int, help="student max_epochs (package default)")
     parser.add_argument(
@@ -1159,24 +1510,40 @@ def main():
         action="store_true",
         help="keep the data sets already in the .json with the same config",
     )
-    parser.add_argument("--plot-only", action="store_true", help="redraw the plot from the .json")
+    parser.add_argument(
+        "--plot-only",
+        action="store_true",
+        help="redraw the plot and rewrite the report from the .json (regression: the report)",
+    )
     args = parser.parse_args()
 
     cfg = config_from_args(args)
+    regression = cfg["task"] == "regression"
     stem = (
         "tabular_compression"
         + ("_mixed" if cfg["teacher"] == "mixed" else "")
+        + ("_regression" if regression else "")
         + ("_quick" if cfg["quick"] else "")
     )
     json_path, md_path, png_path = (RESULTS / f"{stem}.{ext}" for ext in ("json", "md", "png"))
     RESULTS.mkdir(exist_ok=True)
+    if regression:
+        run, table, summarise_task, write_report = (
+            run_regression_dataset,
+            regression_table,
+            summarise_regression,
+            regression_report,
+        )
+    else:
+        run, table, summarise_task, write_report = run_dataset, dataset_table, summarise, report
     if args.plot_only:
         results = json.loads(json_path.read_text())
         if results["datasets"]:
-            results["summary"] = summarise(results["datasets"])
-        results["plot"] = plot(results, png_path)
+            results["summary"] = summarise_task(results["datasets"])
+        if not regression:
+            results["plot"] = plot(results, png_path)
         json_path.write_text(json.dumps(results, indent=1) + "\n")
-        md_path.write_text(report(results) + "\n")
+        md_path.write_text(write_report(results) + "\n")
         return
 
     torch.set_num_threads(cfg["threads"])
@@ -1193,7 +1560,8 @@ def main():
     if args.resume and json_path.is_file():
         previous = json.loads(json_path.read_text())
         # Results from before --teacher existed were made with the tree teacher.
-        if {"teacher": "trees", "n_nets": 0, **previous.get("config", {})} == cfg:
+        defaults = {"task": "classification", "teacher": "trees", "n_nets": 0}
+        if {**defaults, **previous.get("config", {})} == cfg:
             done = {d["name"]: d for d in previous["datasets"]}
             done_oob = {o["name"]: o for o in previous.get("oob", [])}
             results["resumed"] = True
@@ -1209,16 +1577,17 @@ def main():
     def save():
         results["wall_s"] = time.perf_counter() - start
         if results["datasets"]:
-            results["summary"] = summarise(results["datasets"])
-            results["plot"] = plot(results, png_path)
+            results["summary"] = summarise_task(results["datasets"])
+            if not regression:
+                results["plot"] = plot(results, png_path)
         json_path.write_text(json.dumps(results, indent=1) + "\n")
-        md_path.write_text(report(results) + "\n")
+        md_path.write_text(write_report(results) + "\n")
 
     with threadpool_limits(cfg["threads"]):
         for name in cfg["datasets"]:
-            dataset = done.get(name) or run_dataset(name, cfg)
+            dataset = done.get(name) or run(name, cfg)
             results["datasets"].append(dataset)
-            print("\n".join(dataset_table(dataset)), flush=True)
+            print("\n".join(table(dataset)), flush=True)
             save()
         for name in cfg["oob_datasets"]:
             result = done_oob.get(name) or run_oob(name, cfg)
@@ -1227,11 +1596,14 @@ def main():
             save()
     save()
     print()
-    print(
-        "\n".join(summary_lines(results["summary"], results["datasets"], cfg))
-        if results["datasets"]
-        else ""
-    )
+    if results["datasets"]:
+        print(
+            "\n".join(
+                regression_summary_lines(results["summary"])
+                if regression
+                else summary_lines(results["summary"], results["datasets"], cfg)
+            )
+        )
     print(f"wall time {results['wall_s'] / 60:.1f} min; wrote {md_path} and {json_path}")
 
 

@@ -3,12 +3,12 @@
 The public names are re-exported here; implementation lives in modules
 named for what they hold: ``classifier`` (DistilledClassifier),
 ``regressor`` (DistilledRegressor), ``distiller`` (what they share),
-``teachers``
-(teacher outputs and ensembles), ``losses``, ``student`` (the network and
-its data pipeline), ``transfer`` (synthetic transfer sets), ``metrics``
+``teachers`` (teacher outputs and ensembles), ``losses``, ``student`` (the
+network and its data pipeline), ``transfer`` (synthetic transfer sets), ``metrics``
 (fidelity to the teacher), ``bias`` (output-bias calibration),
 ``export`` (ONNX), ``persistence`` (safetensors, no pickle), ``specialists``
-(Hinton's specialists for confusable classes).
+(Hinton's specialists for confusable classes), ``plotting`` (matplotlib
+figures; an optional extra, not imported here).
 """
 
 # Authors: The skdistill developers

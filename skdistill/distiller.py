@@ -14,6 +14,7 @@ and the loss. scikit-learn's estimators are organised the same way
 
 import copy
 import inspect
+import threading
 from contextlib import nullcontext
 from numbers import Integral, Real
 
@@ -147,6 +148,9 @@ class BaseDistiller(TeacherMixin, BaseEstimator):
             np.concatenate([X, *map(self._student_features, extra_rows)]) if extra_rows else X
         )
         outputs = self._checked_teacher_outputs(teacher, X_teacher_all, len(X_student_all))
+        # The teacher's copies of the transfer rows (float64, the largest
+        # arrays of a fit on a big transfer set) are not needed to train.
+        del X_teacher_all, extra_rows
         n_extra = len(X_student_all) - len(X)
         targets = self._pack_targets(
             outputs,
@@ -457,22 +461,43 @@ def _resolve_device(device):
     return device
 
 
+#: Held by a seeded fit: torch's generators are process-wide, so two fits
+#: in threads of one process (joblib's threading backend, a dask worker with
+#: several threads) would otherwise draw from each other's seeds.
+_TORCH_RNG_LOCK = threading.RLock()
+
+
 class _seeded_torch:
-    """Seed torch's generators for one fit, restoring them afterwards."""
+    """Seed torch's generators for one fit, restoring them afterwards.
+
+    Fits in threads of one process take turns: the generators are shared,
+    and a fit owns them from seeding to the end of training, so that the
+    same ``random_state`` gives the same model whatever runs beside it.
+    ``device=None`` (a net whose accelerator places it) seeds the CPU only.
+    """
 
     def __init__(self, seed, device):
         self.seed = seed
-        cuda = torch.device(device).type == "cuda"
-        index = torch.device(device).index
+        device = torch.device("cpu" if device is None else device)
+        cuda = device.type == "cuda"
+        index = device.index
         self.devices = [index if index is not None else torch.cuda.current_device()] if cuda else []
 
     def __enter__(self):
-        self._fork = torch.random.fork_rng(devices=self.devices)
-        self._fork.__enter__()
-        torch.manual_seed(self.seed)
+        _TORCH_RNG_LOCK.acquire()
+        try:
+            self._fork = torch.random.fork_rng(devices=self.devices)
+            self._fork.__enter__()
+            torch.manual_seed(self.seed)
+        except BaseException:
+            _TORCH_RNG_LOCK.release()
+            raise
 
     def __exit__(self, *exc_info):
-        return self._fork.__exit__(*exc_info)
+        try:
+            return self._fork.__exit__(*exc_info)
+        finally:
+            _TORCH_RNG_LOCK.release()
 
 
 def _check_student_param(student):

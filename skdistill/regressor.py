@@ -105,7 +105,7 @@ class DistilledRegressor(RegressorMixin, BaseDistiller):
         Epochs the student was trained for.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string column names.
 
     See Also

@@ -478,8 +478,9 @@ class SpecialistEnsemble(ClassifierMixin, TeacherMixin, BaseEstimator):
         Most steps of :func:`combine_predictions`.
     n_jobs : int or None, default=None
         Specialists trained in parallel, in joblib worker processes; for
-        CPU students. Not with joblib's threading backend: every fit seeds
-        torch's global generator.
+        CPU students. With joblib's threading backend the fits take turns
+        (each owns torch's global generator while it trains), so threads
+        give the same model but no speed-up.
     teacher_weights, teacher_averaging, temperature, alpha, loss, student, \
 hidden_layer_sizes, max_epochs, batch_size, lr, early_stopping, \
 validation_fraction, n_iter_no_change, tol, proba_floor, \

@@ -10,6 +10,8 @@ out of them, which is what a hand-written PyTorch loop does.
 # Authors: The skdistill developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import itertools
+
 import numpy as np
 import torch
 from skorch import NeuralNet
@@ -23,6 +25,7 @@ __all__ = [
     "TensorBatchIterator",
     "TensorDataset",
     "HoldoutSplit",
+    "module_device",
     "predict_logits",
     "directional_derivative",
 ]
@@ -71,18 +74,31 @@ class Standardize(nn.Module):
 
         The scale is the standard deviation, but at least
         ``MIN_SCALE_OF_RANGE`` times the feature's range, and 1 for a
-        constant feature.
+        constant feature. The sums run over chunks of rows, so that a large
+        float32 X is never copied whole to float64.
         """
-        X = np.asarray(X, dtype=np.float64)
-        mean = np.average(X, axis=0, weights=sample_weight)
-        std = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=sample_weight))
-        value_range = X.max(axis=0) - X.min(axis=0)
-        scale = np.maximum(std, MIN_SCALE_OF_RANGE * value_range)
+        n_samples = len(X)
+        weights = np.ones(n_samples) if sample_weight is None else np.asarray(sample_weight)
+        total = weights.sum(dtype=np.float64)
+        mean = sum(
+            weights[rows] @ np.asarray(X[rows], dtype=np.float64) for rows in _chunks(n_samples)
+        ) / total
+        variance = sum(
+            weights[rows] @ (np.asarray(X[rows], dtype=np.float64) - mean) ** 2
+            for rows in _chunks(n_samples)
+        ) / total
+        value_range = np.max(X, axis=0).astype(np.float64) - np.min(X, axis=0)
+        scale = np.maximum(np.sqrt(variance), MIN_SCALE_OF_RANGE * value_range)
         scale[~(scale > 0) | ~np.isfinite(scale)] = 1.0
         return cls(mean, scale)
 
     def forward(self, X):
         return (X - self.mean) / self.scale
+
+
+def _chunks(n_samples, size=65_536):
+    """Slices of consecutive rows."""
+    return [slice(start, start + size) for start in range(0, n_samples, size)]
 
 
 class MLP(nn.Module):
@@ -397,14 +413,40 @@ class HoldoutSplit:
         return dataset.take(train_rows), dataset.take(valid_rows)
 
 
-def predict_logits(module, X, device):
+def module_device(module):
+    """The device of a module's first parameter or buffer; the CPU for one with none.
+
+    Parameters
+    ----------
+    module : nn.Module
+
+    Returns
+    -------
+    device : torch.device
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdistill.student import module_device
+    >>> module_device(torch.nn.Linear(2, 1))
+    device(type='cpu')
+    """
+    for tensor in itertools.chain(module.parameters(), module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def predict_logits(module, X, device=None):
     """Logits of ``module`` on float32 rows X, in fixed-size padded chunks.
 
     Parameters
     ----------
     module : nn.Module
     X : ndarray of shape (n_samples, n_features), dtype float32
-    device : str or torch.device
+    device : str, torch.device or None, default=None
+        Where the module is. None: where its parameters are, as for a net
+        trained through accelerate, whose ``device`` is None and whose
+        module the accelerator placed.
 
     Returns
     -------
@@ -418,6 +460,8 @@ def predict_logits(module, X, device):
     >>> predict_logits(torch.nn.Linear(3, 2), np.zeros((5, 3), dtype="float32"), "cpu").shape
     (5, 2)
     """
+    if device is None:
+        device = module_device(module)
     was_training = module.training
     module.eval()
     chunks = []

@@ -22,6 +22,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import _safe_indexing, gen_batches
 from sklearn.utils.validation import check_is_fitted, check_memory, has_fit_parameter
 
+from .student import module_device
+
 __all__ = [
     "TeacherEnsemble",
     "TeacherLogits",
@@ -523,10 +525,18 @@ def _batched_outputs(teacher, X, batch_size, n_jobs, method=_raw_outputs):
     """(rows, kind, values) of ``method(teacher, batch)`` for consecutive batches of X.
 
     With ``n_jobs`` the batches are labelled by joblib workers; results
-    arrive as a generator, so only a few batches are held at once.
+    arrive as a generator, so only a few batches are held at once. Threads
+    are preferred (a soft hint: ``joblib.parallel_config`` overrides it):
+    tree and numpy predictions release the GIL, and worker processes would
+    get a pickled copy of the teacher with every batch (81 MiB per batch for
+    a 500-tree forest in ``benchmarks/scale.py``, and 2-5x slower than one
+    process). Not for a teacher holding torch modules, whose train/eval
+    flags are switched and restored around each call: threads sharing it
+    would switch them under each other.
     """
     batches = list(gen_batches(_num_rows(X), batch_size))
-    outputs = Parallel(n_jobs=n_jobs, return_as="generator")(
+    prefer = None if _torch_modules(teacher) else "threads"
+    outputs = Parallel(n_jobs=n_jobs, return_as="generator", prefer=prefer)(
         delayed(method)(teacher, _safe_indexing(X, rows)) for rows in batches
     )
     for rows, (kind, values) in zip(batches, outputs, strict=True):
@@ -586,8 +596,9 @@ def teacher_logits(
         so that a search over temperature and alpha computes it once per
         fold.
     n_jobs : int or None, default=None
-        Batches labelled in parallel by joblib workers (each gets a copy of
-        the teacher); results are written into one float32 array as they
+        Batches labelled in parallel by joblib workers (threads unless the
+        teacher holds torch modules or ``joblib.parallel_config`` says
+        otherwise); results are written into one float32 array as they
         arrive, so memory stays bounded whatever the number of rows.
 
     Returns
@@ -749,7 +760,7 @@ class TeacherLogits:
     def __call__(self, X):
         net = self.net
         device = X.device
-        outputs = net.module_(X.to(net.device))
+        outputs = net.module_(X.to(module_device(net.module_)))
         if isinstance(outputs, tuple):  # skorch's convention: the first one is the prediction
             outputs = outputs[0]
         proba = net._get_predict_nonlinearity()(outputs)
