@@ -23,12 +23,12 @@ loaded:
 
 Peak memory is the process's VmHWM, reset through ``/proc/self/clear_refs`` just before the
 step (Linux only), minus its resident size then. The forest's depth is capped at 10 by default
-(``--max-depth``; 0 grows full trees) to keep the full run near 15 minutes on 2 cores: with
+(``--max-depth``; 0 grows full trees) to keep the full run under 15 minutes on 2 cores: with
 full trees (about 4,200 nodes each instead of 1,200) the forest pickles to about 300 MB, not 85.
 
 Usage::
 
-    nice -n 10 python benchmarks/scale.py            # 10k to 1M rows, 14 min on 2 busy cores
+    nice -n 10 python benchmarks/scale.py            # 10k to 1M rows, 7.5-14 min, 2 busy cores
     nice -n 10 python benchmarks/scale.py --quick    # 10k to 100k rows, about 5 min
 """
 

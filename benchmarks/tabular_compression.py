@@ -450,6 +450,24 @@ def fit_student(label, teacher, X_train, y_train, data, teacher_test, X_predict,
 # ---------------------------------------------------------------------------
 
 
+def student_rows(fit, munge_sizes, random_size):
+    """The students of one data set: hard labels, distilled, MUNGE sizes, RandomMarginal."""
+    rows = [fit("hard (alpha=0)", alpha=0.0), fit("distilled, real")]
+    for k in munge_sizes:
+        rows.append(
+            fit(f"MUNGE {k}x", size_multiplier=k, transfer=Munge(size_multiplier=k, random_state=0))
+        )
+    if random_size:
+        rows.append(
+            fit(
+                f"RandomMarginal {random_size}x",
+                size_multiplier=random_size,
+                transfer=RandomMarginal(size_multiplier=random_size, random_state=0),
+            )
+        )
+    return rows
+
+
 def run_dataset(name, cfg):
     (X_train, y_train, X_valid, y_valid, X_test, y_test), split = load_split(name)
     print(
@@ -514,21 +532,8 @@ def run_dataset(name, cfg):
     fit = lambda label, **kwargs: fit_student(  # noqa: E731
         label, members, X_train, y_train, data, (p_teacher, y_teacher), X_predict, cfg, **kwargs
     )
-    rows = [fit("hard (alpha=0)", alpha=0.0), fit("distilled, real")]
     sizes = cfg["letter_munge_sizes"] if name in LETTER else cfg["munge_sizes"]
-    for k in sizes:
-        rows.append(
-            fit(f"MUNGE {k}x", size_multiplier=k, transfer=Munge(size_multiplier=k, random_state=0))
-        )
-    k = cfg["random_size"]
-    if k:
-        rows.append(
-            fit(
-                f"RandomMarginal {k}x",
-                size_multiplier=k,
-                transfer=RandomMarginal(size_multiplier=k, random_state=0),
-            )
-        )
+    rows = student_rows(fit, sizes, cfg["random_size"])
 
     hard = rows[0]
     acc_gap = accuracy_min_gap(len(y_test))
@@ -1154,20 +1159,7 @@ def run_regression_dataset(name, cfg):
     fit = lambda label, **kwargs: fit_regression_student(  # noqa: E731
         label, forest, X_train, y_train, data, teacher_test, X_predict, cfg, **kwargs
     )
-    rows = [fit("hard (alpha=0)", alpha=0.0), fit("distilled, real")]
-    for k in cfg["munge_sizes"]:
-        rows.append(
-            fit(f"MUNGE {k}x", size_multiplier=k, transfer=Munge(size_multiplier=k, random_state=0))
-        )
-    k = cfg["random_size"]
-    if k:
-        rows.append(
-            fit(
-                f"RandomMarginal {k}x",
-                size_multiplier=k,
-                transfer=RandomMarginal(size_multiplier=k, random_state=0),
-            )
-        )
+    rows = student_rows(fit, cfg["munge_sizes"], cfg["random_size"])
     hard = rows[0]
     for row in rows:
         row["share_r2"] = recovered_share(row["r2"], hard["r2"], teacher_row["r2"], R2_MIN_GAP)

@@ -198,7 +198,8 @@ class DistilledRegressor(RegressorMixin, BaseDistiller):
             Real rows without targets: the teacher labels them.
         X_val : array-like or DataFrame of shape (n_val, n_features), default=None
             Validation rows for early stopping, in place of a held-out
-            share of X.
+            share of X (a skorch net passed as ``student`` keeps its own
+            ``train_split``).
         y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
             Targets of ``X_val``, for its ``1 - alpha`` term.
 

@@ -80,13 +80,19 @@ class Standardize(nn.Module):
         n_samples = len(X)
         weights = np.ones(n_samples) if sample_weight is None else np.asarray(sample_weight)
         total = weights.sum(dtype=np.float64)
-        mean = sum(
-            weights[rows] @ np.asarray(X[rows], dtype=np.float64) for rows in _chunks(n_samples)
-        ) / total
-        variance = sum(
-            weights[rows] @ (np.asarray(X[rows], dtype=np.float64) - mean) ** 2
-            for rows in _chunks(n_samples)
-        ) / total
+        mean = (
+            sum(
+                weights[rows] @ np.asarray(X[rows], dtype=np.float64) for rows in _chunks(n_samples)
+            )
+            / total
+        )
+        variance = (
+            sum(
+                weights[rows] @ (np.asarray(X[rows], dtype=np.float64) - mean) ** 2
+                for rows in _chunks(n_samples)
+            )
+            / total
+        )
         value_range = np.max(X, axis=0).astype(np.float64) - np.min(X, axis=0)
         scale = np.maximum(np.sqrt(variance), MIN_SCALE_OF_RANGE * value_range)
         scale[~(scale > 0) | ~np.isfinite(scale)] = 1.0

@@ -216,6 +216,10 @@ DATA_PARALLEL_SCRIPT = textwrap.dedent(
         f"same_weights={same} batches={len(student.student_.history[-1, 'batches'])} "
         f"agreement={agreement:.3f}"
     )
+    # Tear the process group down before exit: gloo's threads, left running,
+    # can abort the interpreter ("terminate called without an active exception").
+    accelerator.wait_for_everyone()
+    dist.destroy_process_group()
     """
 )
 
