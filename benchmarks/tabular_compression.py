@@ -918,20 +918,30 @@ def summary_lines(summary, datasets, cfg):
     return lines
 
 
-def report(results):
+def report_header(title, results):
+    """The title, command, machine and wall-time lines of a report."""
     cfg = results["config"]
-    lines = [
-        "# Model compression on tabular data (Bucila, Caruana & Niculescu-Mizil 2006)",
+    resumed = " (this invocation; the .json keeps earlier ones)" if results.get("resumed") else ""
+    return [
+        title,
         "",
         f"Command: `{results['command']}`",
         "",
         f"Machine: {results['machine']}; torch and scikit-learn limited to "
         f"{cfg['threads']} thread(s); load average at start {results['load_at_start']}.",
         "",
-        f"Wall time: {results['wall_s'] / 60:.1f} min"
-        + (" (this invocation; the .json keeps earlier ones)" if results.get("resumed") else "")
-        + ".",
+        f"Wall time: {results['wall_s'] / 60:.1f} min{resumed}.",
         "",
+    ]
+
+
+def report(results):
+    cfg = results["config"]
+    lines = [
+        *report_header(
+            "# Model compression on tabular data (Bucila, Caruana & Niculescu-Mizil 2006)",
+            results,
+        ),
         "Setup: teacher = soft vote (probability average, equal weights) of "
         f"RandomForestClassifier({cfg['n_trees']}), ExtraTreesClassifier({cfg['n_trees']})"
         + (", " if cfg.get("n_nets") else " and ")
@@ -1287,17 +1297,10 @@ def regression_summary_lines(summary):
 def regression_report(results):
     cfg = results["config"]
     lines = [
-        "# Model compression of a regressor on tabular data (Bucila et al. 2006, regression)",
-        "",
-        f"Command: `{results['command']}`",
-        "",
-        f"Machine: {results['machine']}; torch and scikit-learn limited to "
-        f"{cfg['threads']} thread(s); load average at start {results['load_at_start']}.",
-        "",
-        f"Wall time: {results['wall_s'] / 60:.1f} min"
-        + (" (this invocation; the .json keeps earlier ones)" if results.get("resumed") else "")
-        + ".",
-        "",
+        *report_header(
+            "# Model compression of a regressor on tabular data (Bucila et al. 2006, regression)",
+            results,
+        ),
         f"Setup: teacher = RandomForestRegressor(n_estimators={cfg['n_trees']}, "
         f"random_state={TEACHER_SEED}) fitted on the training rows. Every student is "
         f"DistilledRegressor(teacher, random_state={STUDENT_SEED}, **{cfg['student'] or '{}'}) "

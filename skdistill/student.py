@@ -260,7 +260,9 @@ class StudentNet(NeuralNet):
         standardize = getattr(self.module_, "standardize", None)
         if isinstance(standardize, Standardize):
             # A unit step in the standardised space the student learns in,
-            # so every feature gets its share whatever its units.
+            # so features in large units do not take all of it. A constant
+            # feature has scale 1 and still gets its share (on MNIST, blank
+            # pixels take most of it; masking them changed little).
             direction = direction * standardize.scale
         student = directional_derivative(self.module_, X, direction)
         with torch.no_grad():
