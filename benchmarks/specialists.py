@@ -41,7 +41,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.model_selection import train_test_split
 
 from skdistill import DistilledClassifier
-from skdistill.classifier import _label_indices
+from skdistill._training import label_indices as _label_indices
 from skdistill.specialists import SpecialistEnsemble, combine_predictions
 
 try:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 import torch
-from conftest import FAST
+from conftest import small
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
 from sklearn.utils import estimator_html_repr
@@ -59,7 +59,7 @@ def test_list_of_teachers_shows_every_member(iris):
 def test_fitted_estimator_shows_fitted_teacher_and_student(iris):
     X, y = iris
     members = [LogisticRegression(max_iter=500), GaussianNB()]
-    student = DistilledClassifier(members, **FAST).fit(X, y)
+    student = DistilledClassifier(members, **small()).fit(X, y)
     html = estimator_html_repr(student)
     texts = label_texts(student)
     assert "Fitted" in texts[0]
@@ -75,7 +75,7 @@ def test_fitted_estimator_shows_fitted_teacher_and_student(iris):
 @pytest.mark.parametrize(
     "student, title, detail",
     [
-        (MLP, "student: MLP", "skdistill.student.MLP, instantiated at fit."),
+        (MLP, "student: MLP", "skdistill._student.MLP, instantiated at fit."),
         (torch.nn.Linear(4, 3), "student: Linear", "Linear(in_features=4, out_features=3"),
         (
             NeuralNet(MLP, criterion=torch.nn.MSELoss, module__hidden_layer_sizes=(4,)),

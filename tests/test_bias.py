@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import small
 from scipy.special import softmax
 from sklearn.datasets import make_blobs
 from sklearn.linear_model import LogisticRegression
@@ -56,7 +57,7 @@ def _blobs():
     return X, y
 
 
-SETTINGS = dict(hidden_layer_sizes=(32,), max_epochs=60, batch_size=32, lr=1e-2, random_state=0)
+SETTINGS = small(hidden_layer_sizes=(32,), max_epochs=60, batch_size=32)
 
 
 def test_calibration_recovers_a_class_absent_from_the_transfer_set():

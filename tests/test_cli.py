@@ -241,6 +241,6 @@ def test_usage_errors_exit_2(files, tmp_path):
 @pytest.mark.parametrize("argv", [[], ["demo"], ["demo", "--random-state", "4"]])
 def test_demo_is_the_default(monkeypatch, argv):
     calls = []
-    monkeypatch.setattr("skdistill.demo.run_demo", lambda random_state: calls.append(random_state))
+    monkeypatch.setattr("skdistill._demo.run_demo", lambda random_state: calls.append(random_state))
     assert main(argv) == 0
     assert calls == [4 if argv[1:] else 0]

@@ -1,8 +1,9 @@
 """scikit-learn's common estimator checks, on every public estimator."""
 
 import pytest
+from conftest import small
 from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
 from skdistill import DistilledClassifier, DistilledRegressor, SpecialistEnsemble
 
@@ -21,9 +22,7 @@ EXPECTED_FAILED_CHECKS = {
 
 #: A small student with enough steps to pass check_classifiers_train's
 #: accuracy bound.
-SMALL_STUDENT = dict(
-    hidden_layer_sizes=(16,), max_epochs=20, batch_size=32, lr=1e-2, random_state=0
-)
+SMALL_STUDENT = small(max_epochs=20, batch_size=32)
 
 
 def _estimators():
@@ -46,3 +45,11 @@ def _estimators():
 @pytest.mark.filterwarnings("ignore:None of the 2 groups of classes:UserWarning")
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("estimator", list(_estimators()), ids=lambda e: type(e).__name__)
+def test_every_parameter_is_validated(estimator):
+    # Not among parametrize_with_checks' checks: every __init__ parameter has
+    # a constraint, and fit refuses a value outside it with scikit-learn's
+    # InvalidParameterError, for fit and for each method that validates.
+    check_param_validation(type(estimator).__name__, estimator)

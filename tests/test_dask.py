@@ -14,17 +14,19 @@ import re
 import joblib
 import numpy as np
 import pytest
+from conftest import small
 from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import GridSearchCV
 
 from skdistill import DistilledClassifier
-from skdistill.teachers import TEACHER_BATCH_SIZE, teacher_logits
+from skdistill._teacher_labels import TEACHER_BATCH_SIZE
+from skdistill.teachers import teacher_logits
 
 distributed = pytest.importorskip("distributed")
 
 #: A student that trains in a few hundredths of a second on iris.
-FAST = dict(hidden_layer_sizes=(16,), max_epochs=10, batch_size=16, lr=1e-2, random_state=0)
+FAST = small(max_epochs=10)
 
 GRID = {"temperature": [1.0, 4.0], "alpha": [0.5, 1.0]}
 
@@ -84,7 +86,7 @@ def test_grid_search_on_dask_matches_default_backend(client, iris, iris_forest):
     assert calls.pop("_fit_and_score") == n_fits
     # Under the dask backend, n_jobs=None means the backend's default
     # (joblib's rule): the teacher labelling of the fits may be tasks too.
-    assert set(calls) <= {"_raw_outputs"}
+    assert set(calls) <= {"raw_outputs"}
     for key in ["split0_test_score", "split1_test_score", "mean_test_score"]:
         np.testing.assert_array_equal(remote.cv_results_[key], local.cv_results_[key])
     assert remote.best_params_ == local.best_params_

@@ -5,6 +5,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from conftest import LinearModule, small
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -16,7 +17,7 @@ from skdistill.export import read_onnx_metadata, to_onnx
 onnxruntime = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
-TINY = dict(hidden_layer_sizes=(8,), max_epochs=3, random_state=0)
+TINY = small(hidden_layer_sizes=(8,), max_epochs=3)
 
 #: Largest |onnxruntime - predict_proba| accepted.
 TOLERANCE = 1e-5
@@ -105,17 +106,11 @@ def test_logit_bias_is_exported(student, iris_frame, tmp_path):
 
 
 def test_custom_student_module_exports(iris, tmp_path):
-    class Linear(torch.nn.Module):
-        def __init__(self, n_features, n_classes):
-            super().__init__()
-            self.linear = torch.nn.Linear(n_features, n_classes)
-
-        def forward(self, X):
-            return self.linear(X)
-
     X, y = iris
     teacher = LogisticRegression(max_iter=500).fit(X, y)
-    student = DistilledClassifier(teacher, student=Linear, max_epochs=3, random_state=0).fit(X, y)
+    student = DistilledClassifier(teacher, student=LinearModule, max_epochs=3, random_state=0).fit(
+        X, y
+    )
     proba, _ = _run(to_onnx(student, tmp_path / "linear.onnx"), X)
     assert np.abs(proba - student.predict_proba(X)).max() < TOLERANCE
 

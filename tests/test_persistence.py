@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import LinearModule, small
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
@@ -24,7 +25,7 @@ from skdistill.student import MLP
 
 pytest.importorskip("safetensors")
 
-TINY = dict(hidden_layer_sizes=(8,), max_epochs=3, random_state=0)
+TINY = small(hidden_layer_sizes=(8,), max_epochs=3)
 
 
 def _fit(X, y, **params):
@@ -171,16 +172,10 @@ def test_dropout_mlp_and_unsaved_params(iris, tmp_path):
 
 
 def test_refuses_custom_student_module(iris, tmp_path):
-    class Linear(torch.nn.Module):
-        def __init__(self, n_features, n_classes):
-            super().__init__()
-            self.linear = torch.nn.Linear(n_features, n_classes)
-
-        def forward(self, X):
-            return self.linear(X)
-
-    student = _fit(*iris, student=Linear)
-    with pytest.raises(ValueError, match="custom module .*Linear.*built-in MLP.*running its code"):
+    student = _fit(*iris, student=LinearModule)
+    with pytest.raises(
+        ValueError, match="custom module .*LinearModule.*built-in MLP.*running its code"
+    ):
         save_student(student, tmp_path)
     assert not list(tmp_path.iterdir())
 

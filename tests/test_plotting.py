@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import FAST
+from conftest import FixedProba, small
 from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
@@ -37,24 +37,6 @@ def ax():
     plt.close(figure)
 
 
-class FixedProba(ClassifierMixin, BaseEstimator):
-    """A 'fitted' classifier returning given probabilities, row by row."""
-
-    def __init__(self, proba, classes=(0, 1)):
-        self.proba = proba
-        self.classes = classes
-
-    def __sklearn_is_fitted__(self):
-        return True
-
-    @property
-    def classes_(self):
-        return np.asarray(self.classes)
-
-    def predict_proba(self, X):
-        return np.asarray(self.proba, dtype=float)[: len(X)]
-
-
 # plot_softened_distribution
 
 
@@ -73,7 +55,7 @@ def test_softened_bars_are_the_softmax_of_the_logits(iris, iris_forest, ax):
 
 def test_softened_distribution_of_a_distilled_student(iris, iris_forest, ax):
     X, y = iris
-    student = DistilledClassifier(iris_forest, **{**FAST, "max_epochs": 3}).fit(X, y)
+    student = DistilledClassifier(iris_forest, **small(max_epochs=3)).fit(X, y)
     plot_softened_distribution(student, X[:1], (1,), class_names=["a", "b", "c"], ax=ax)
     heights = [bar.get_height() for bar in ax.containers[0]]
     # At T = 1 the bars are the student's own probabilities.
@@ -140,7 +122,7 @@ def test_missing_matplotlib_names_the_extra(iris, iris_forest, monkeypatch):
 @pytest.fixture(scope="module")
 def pipeline_search(iris, iris_forest):
     X, y = iris
-    student = DistilledClassifier(iris_forest, **{**FAST, "max_epochs": 3})
+    student = DistilledClassifier(iris_forest, **small(max_epochs=3))
     grid = {
         "distilledclassifier__temperature": [1.0, 20.0],
         "distilledclassifier__alpha": [0.5, 1.0],
@@ -278,7 +260,7 @@ def test_reliability_edge_goes_to_the_lower_bin_as_calibration_curve(ax):
 
 def test_reliability_of_teacher_and_student(iris, iris_forest, ax):
     X, y = iris
-    student = DistilledClassifier(iris_forest, **{**FAST, "max_epochs": 3}).fit(X, y)
+    student = DistilledClassifier(iris_forest, **small(max_epochs=3)).fit(X, y)
     plot_reliability({"teacher": iris_forest, "student": student}, X, y, ax=ax)
     assert [line.get_label() for line in ax.lines[1:]] == ["teacher", "student"]
     for line in ax.lines[1:]:
@@ -359,7 +341,7 @@ def test_transfer_size_agreement_uses_munge_without_a_generator(ax):
 
 def test_transfer_size_agreement_with_a_distilled_classifier(iris, iris_forest, ax):
     X, y = iris
-    student = DistilledClassifier(iris_forest, **{**FAST, "max_epochs": 3})
+    student = DistilledClassifier(iris_forest, **small(max_epochs=3))
     plot_transfer_size_agreement(student, X[::2], X[1::2], (0, 1), y=y[::2], ax=ax)
     agreement = ax.lines[0].get_ydata()
     assert agreement.shape == (2,) and np.all((0 <= agreement) & (agreement <= 1))

@@ -3,6 +3,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import small
 from scipy.optimize import minimize
 from scipy.special import log_softmax, softmax
 from sklearn.base import clone
@@ -11,10 +12,9 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skdistill import DistilledClassifier
+from skdistill._specialists import _rebalanced_rows, _specialist_module
 from skdistill.specialists import (
     SpecialistEnsemble,
-    _rebalanced_rows,
-    _specialist_module,
     combine_predictions,
     confusable_class_subsets,
     dustbin_logit_offset,
@@ -22,7 +22,7 @@ from skdistill.specialists import (
 from skdistill.student import MLP, Standardize, StudentModule
 
 #: A student that trains in a fraction of a second on a few hundred rows.
-TINY = dict(hidden_layer_sizes=(8,), max_epochs=15, batch_size=32, lr=0.01, random_state=0)
+TINY = small(hidden_layer_sizes=(8,), max_epochs=15, batch_size=32)
 
 
 # -- data ---------------------------------------------------------------------

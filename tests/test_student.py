@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
+from skdistill._predict import PREDICT_CHUNK_SIZE
+from skdistill._student import MIN_SCALE_OF_RANGE
 from skdistill.student import (
-    MIN_SCALE_OF_RANGE,
     MLP,
-    PREDICT_CHUNK_SIZE,
     HoldoutSplit,
     Standardize,
     TensorBatchIterator,

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
+from conftest import FixedProba
 from scipy.special import expit, softmax
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.svm import LinearSVC
@@ -14,29 +14,6 @@ from skdistill.teachers import (
     teacher_logits,
     teacher_proba,
 )
-
-
-class FixedProba(ClassifierMixin, BaseEstimator):
-    """A 'fitted' teacher returning given probabilities, counting its calls."""
-
-    calls = 0
-
-    def __init__(self, proba):
-        self.proba = proba
-
-    def fit(self, X, y):
-        return self
-
-    def __sklearn_is_fitted__(self):
-        return True
-
-    @property
-    def classes_(self):
-        return np.arange(np.asarray(self.proba).shape[1])
-
-    def predict_proba(self, X):
-        type(self).calls += 1
-        return np.asarray(self.proba)[: len(X)]
 
 
 def test_only_exact_zeros_are_floored():

@@ -1,0 +1,466 @@
+"""The command line: ``python -m skdistill`` or ``skdistill``.
+
+``skdistill demo`` (the default with no arguments) distils a random forest
+on scikit-learn's digits. ``skdistill compress TEACHER DATA --out DIR``
+distils a saved classifier on a table of rows and writes the student as
+ONNX and as safe (pickle-free) files, with a teacher-versus-student report.
+"""
+
+# Authors: The skdistill developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+__all__ = ["main"]
+
+#: Exit status of a command that was given bad input (as argparse's).
+EXIT_USAGE = 2
+#: Exit status of a command that failed for another reason (a missing package).
+EXIT_FAILURE = 1
+
+_CSV_SUFFIXES = {".csv", ".txt"}
+_COMPRESSION_SUFFIXES = {".gz", ".bz2", ".zip", ".xz", ".zst"}
+_PARQUET_SUFFIXES = {".parquet", ".pq"}
+
+
+class CommandError(Exception):
+    """A failure reported as one line on stderr, with an exit status."""
+
+    def __init__(self, message, status=EXIT_USAGE):
+        super().__init__(message)
+        self.status = status
+
+
+def main(argv=None):
+    """Run the ``skdistill`` command.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        Arguments; ``sys.argv[1:]`` when None. No command runs the demo.
+
+    Returns
+    -------
+    status : int
+        The exit status: 0 on success, 2 for bad input (a missing or
+        unreadable file, a teacher that is not a classifier, columns that do
+        not match it), 1 for other failures (a missing optional package).
+
+    Examples
+    --------
+    >>> from skdistill.__main__ import main
+    >>> main(["compress", "no-such-teacher.joblib", "no-such-data.csv", "--out", "out"])
+    2
+    """
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "compress":
+        try:
+            return _compress(args)
+        except CommandError as error:
+            message = " ".join(str(error).split())
+            print(f"skdistill compress: error: {message}", file=sys.stderr)
+            return error.status
+    from ._demo import run_demo
+
+    run_demo(random_state=getattr(args, "random_state", 0))
+    return 0
+
+
+def _build_parser():
+    parser = argparse.ArgumentParser(
+        prog="skdistill",
+        description="Distil fitted scikit-learn classifiers into small neural nets.",
+    )
+    commands = parser.add_subparsers(dest="command")
+    demo = commands.add_parser(
+        "demo", help="distil a random forest on scikit-learn's digits and compare (the default)"
+    )
+    demo.add_argument("--random-state", type=int, default=0)
+
+    compress = commands.add_parser(
+        "compress",
+        help="distil a saved classifier on a CSV or Parquet file; write ONNX and safe files",
+        description=(
+            "Distil a fitted classifier (TEACHER) into a small neural network on the "
+            "rows of DATA, compare them on held-out rows, and write DIR/model.onnx, "
+            "DIR/model.safetensors and DIR/metadata.json (load the last two with "
+            "skdistill.persistence.load_student, which runs no code from the files)."
+        ),
+        epilog=(
+            "Security: TEACHER is loaded with joblib.load, which, like pickle, runs "
+            "code stored in the file. Only pass files you trust."
+        ),
+    )
+    compress.add_argument(
+        "teacher",
+        metavar="TEACHER",
+        help=(
+            "a fitted classifier saved with joblib.dump or pickle "
+            "(runs code from the file: trusted files only)"
+        ),
+    )
+    compress.add_argument(
+        "data",
+        metavar="DATA",
+        help="rows to distil on: .csv (with a header row) or .parquet (needs pyarrow)",
+    )
+    compress.add_argument(
+        "--out", metavar="DIR", required=True, help="output directory (created if needed)"
+    )
+    compress.add_argument(
+        "--target",
+        metavar="COLUMN",
+        help=(
+            "column of DATA holding the labels: dropped from the features, "
+            "used for hard labels and accuracy"
+        ),
+    )
+    compress.add_argument(
+        "--test-size",
+        type=_fraction,
+        default=0.2,
+        help="share of the rows held out for the report (default 0.2)",
+    )
+    compress.add_argument(
+        "--random-state",
+        type=int,
+        default=0,
+        help="seed of the split and of the student (default 0)",
+    )
+    student = compress.add_argument_group("student options (as DistilledClassifier's parameters)")
+    student.add_argument("--temperature", type=float, default=4.0, help="default 4.0")
+    student.add_argument(
+        "--alpha", type=float, default=0.9, help="weight of the soft targets (default 0.9)"
+    )
+    student.add_argument("--loss", choices=["kl", "logit_mse"], default="kl", help="default kl")
+    student.add_argument(
+        "--hidden-layer-sizes",
+        type=_layer_sizes,
+        default=(256, 256),
+        metavar="SIZES",
+        help="comma-separated hidden layer widths (default 256,256)",
+    )
+    student.add_argument("--max-epochs", type=int, default=200, help="default 200")
+    student.add_argument("--batch-size", type=int, default=256, help="default 256")
+    student.add_argument("--lr", type=float, default=1e-3, help="default 0.001")
+    student.add_argument(
+        "--early-stopping", choices=["auto", "on", "off"], default="auto", help="default auto"
+    )
+    student.add_argument(
+        "--device", default="cpu", help="torch device: cpu, cuda, auto (default cpu)"
+    )
+    student.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print skorch's per-epoch log instead of a progress bar",
+    )
+    return parser
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive); got {text}")
+    return value
+
+
+def _layer_sizes(text):
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    try:
+        sizes = tuple(int(part) for part in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers such as 128,128; got {text!r}"
+        ) from None
+    if any(size < 1 for size in sizes):
+        raise argparse.ArgumentTypeError(f"layer widths must be positive; got {text!r}")
+    return sizes
+
+
+# -- compress ------------------------------------------------------------------
+
+
+def _compress(args):
+    for what, path in (("TEACHER", args.teacher), ("DATA", args.data)):
+        if not Path(path).is_file():
+            raise CommandError(f"{what} file not found: {path}")
+    _require_packages()
+    teacher = _load_teacher(Path(args.teacher))
+    table = _read_table(Path(args.data))
+    X, y = _features_and_labels(table, teacher, args.target, args.data)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {out} exists and is not a directory.")
+
+    from sklearn.model_selection import train_test_split
+
+    from ._classifier import DistilledClassifier
+    from ._demo import compare, format_comparison
+    from ._export import to_onnx
+    from ._persistence import METADATA_FILE, WEIGHTS_FILE, save_student
+    from ._progress import EpochProgressBar
+
+    if len(X) < 2:
+        raise CommandError(f"DATA {args.data} has {len(X)} row(s); at least 2 are needed.")
+    split = train_test_split(
+        *([X] if y is None else [X, y]), test_size=args.test_size, random_state=args.random_state
+    )
+    X_train, X_test = split[0], split[1]
+    y_train, y_test = (None, None) if y is None else (split[2], split[3])
+    print(
+        f"data: {args.data}: {len(X)} rows, {X.shape[1]} features; "
+        f"{len(X_train)} training rows, {len(X_test)} held-out rows"
+        + ("" if y is None else f"; labels from column {args.target!r}")
+    )
+    print(f"teacher: {_describe(teacher)} from {args.teacher}")
+
+    student = DistilledClassifier(
+        teacher,
+        temperature=args.temperature,
+        alpha=args.alpha,
+        loss=args.loss,
+        hidden_layer_sizes=args.hidden_layer_sizes,
+        max_epochs=args.max_epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        early_stopping={"auto": "auto", "on": True, "off": False}[args.early_stopping],
+        device=args.device,
+        random_state=args.random_state,
+        verbose=int(args.verbose),
+        # skorch's own log replaces the bar with --verbose.
+        callbacks=None if args.verbose else [EpochProgressBar()],
+    )
+    start = time.perf_counter()
+    try:
+        student.fit(X_train, y_train)
+    except (ValueError, TypeError) as error:
+        raise CommandError(f"could not distil the teacher on DATA: {error}") from error
+    sizes = "-".join(map(str, (X.shape[1], *args.hidden_layer_sizes, len(student.classes_))))
+    print(
+        f"student: MLP {sizes}, distilled in {time.perf_counter() - start:.1f} s "
+        f"({student.n_iter_} epochs, T={args.temperature}, alpha={args.alpha})"
+    )
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        save_student(student, out)
+        onnx_path = to_onnx(student, out / "model.onnx")
+    except (OSError, ValueError) as error:
+        raise CommandError(
+            f"could not write the student to {out}: {error}", EXIT_FAILURE
+        ) from error
+
+    print()
+    try:
+        with warnings.catch_warnings():
+            # compare() times predict_proba on a numpy copy of the rows.
+            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+            rows = compare(teacher, student, X_test, y_test)
+    except Exception as error:  # the report is a bonus: the files are written
+        print(
+            f"skdistill compress: warning: could not compare the models: {error}", file=sys.stderr
+        )
+    else:
+        print(format_comparison(rows))
+        size = _ratio(*rows, "size_bytes", "smaller", "larger")
+        speed = _ratio(*rows, "predict_s", "faster", "slower")
+        print(f"\nThe student is {size} and {speed} at predict than the teacher.")
+
+    print()
+    for path in (onnx_path, out / WEIGHTS_FILE, out / METADATA_FILE):
+        print(f"wrote {path} ({path.stat().st_size / 1e3:.1f} kB)")
+    difference = _onnx_difference(onnx_path, student, X_test)
+    if difference is not None:
+        print(
+            f"checked {onnx_path.name} with onnxruntime: max |difference| from "
+            f"predict_proba on the held-out rows: {difference:.2g}"
+        )
+    return 0
+
+
+def _require_packages():
+    """Check for pandas, safetensors, onnx and onnxscript; a one-line error names the missing."""
+    missing = []
+    for name in ("pandas", "safetensors", "onnx", "onnxscript"):
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise CommandError(
+            f"skdistill compress needs the package(s) {', '.join(missing)}: "
+            f"pip install {' '.join(missing)}",
+            EXIT_FAILURE,
+        )
+
+
+def _load_teacher(path):
+    import joblib
+    from sklearn.base import is_classifier, is_regressor
+
+    from ._teacher_checks import is_fitted
+
+    if not path.is_file():
+        raise CommandError(f"TEACHER file not found: {path}")
+    try:
+        teacher = joblib.load(path)
+    except Exception as error:
+        raise CommandError(
+            f"could not load TEACHER {path} with joblib: {type(error).__name__}: {error}"
+        ) from error
+    name = type(teacher).__name__
+    if _safe(is_regressor, teacher):
+        raise CommandError(
+            f"TEACHER {path} holds a regressor ({name}), not a classifier; "
+            "compress distils classifiers."
+        )
+    has_outputs = hasattr(teacher, "predict_proba") or hasattr(teacher, "decision_function")
+    if not (_safe(is_classifier, teacher) and has_outputs and hasattr(teacher, "fit")):
+        raise CommandError(
+            f"TEACHER {path} holds a {name}, not a scikit-learn classifier "
+            "(an estimator with predict_proba or decision_function)."
+        )
+    if not is_fitted(teacher):
+        raise CommandError(f"TEACHER {path} holds an unfitted {name}; fit it before saving it.")
+    return teacher
+
+
+def _safe(check, obj):
+    """check(obj), False where it raises (scikit-learn's tags fail on non-estimators)."""
+    try:
+        return bool(check(obj))
+    except Exception:
+        return False
+
+
+def _read_table(path):
+    import pandas as pd
+
+    if not path.is_file():
+        raise CommandError(f"DATA file not found: {path}")
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    if suffixes and suffixes[-1] in _COMPRESSION_SUFFIXES:
+        suffixes = suffixes[:-1]
+    suffix = suffixes[-1] if suffixes else ""
+    try:
+        if suffix in _PARQUET_SUFFIXES:
+            try:
+                return pd.read_parquet(path)
+            except ImportError as error:
+                raise CommandError(
+                    f"reading Parquet ({path}) needs pyarrow: pip install pyarrow", EXIT_FAILURE
+                ) from error
+        if suffix in _CSV_SUFFIXES:
+            return pd.read_csv(path)
+    except CommandError:
+        raise
+    except Exception as error:
+        raise CommandError(
+            f"could not read DATA {path}: {type(error).__name__}: {error}"
+        ) from error
+    raise CommandError(
+        f"DATA {path} has an unknown format {suffix or '(no suffix)'!r}; use .csv or .parquet."
+    )
+
+
+def _features_and_labels(table, teacher, target, data_name):
+    """X (a DataFrame, in the teacher's column order, or an array) and y (or None)."""
+    from pandas.api.types import is_numeric_dtype
+
+    columns = [str(column) for column in table.columns]
+    table.columns = columns
+    y = None
+    if target is not None:
+        if target not in columns:
+            raise CommandError(
+                f"--target {target!r} is not a column of DATA {data_name}; its columns are "
+                f"{_shorten(columns)}."
+            )
+        y = table[target].to_numpy()
+        table = table.drop(columns=[target])
+        columns.remove(target)
+    hint = "" if target is not None else " (if one of them holds the labels, pass --target COLUMN)"
+
+    expected = getattr(teacher, "feature_names_in_", None)
+    if expected is not None:
+        expected = [str(name) for name in expected]
+        missing = [name for name in expected if name not in columns]
+        extra = [name for name in columns if name not in expected]
+        if missing or extra:
+            problems = []
+            if missing:
+                problems.append(f"lacks the teacher's column(s) {_shorten(missing)}")
+            if extra:
+                problems.append(
+                    f"has column(s) the teacher was not fitted on: {_shorten(extra)}{hint}"
+                )
+            raise CommandError(
+                f"the columns of DATA {data_name} do not match the teacher: "
+                f"it {'; it '.join(problems)}."
+            )
+        table = table[expected]
+    else:
+        n_expected = getattr(teacher, "n_features_in_", None)
+        if n_expected is not None and n_expected != len(columns):
+            raise CommandError(
+                f"DATA {data_name} has {len(columns)} feature column(s) but the teacher "
+                f"was fitted on {n_expected}{hint if len(columns) > n_expected else ''}."
+            )
+
+    not_numeric = [column for column, dtype in table.dtypes.items() if not is_numeric_dtype(dtype)]
+    if not_numeric:
+        raise CommandError(
+            f"column(s) {_shorten(not_numeric)} of DATA {data_name} are not numeric; compress "
+            "writes ONNX and safe files, which cannot hold the categorical preprocessing yet: "
+            "encode these columns as numbers first."
+        )
+    if expected is None:
+        # A teacher fitted without column names is given arrays, as it was fitted.
+        return table.to_numpy(), y
+    return table, y
+
+
+def _ratio(teacher_row, student_row, key, better, worse):
+    """How the student compares on ``key``: such as 3.2x faster, or 1.5x slower."""
+    teacher, student = teacher_row[key], student_row[key]
+    ratio = teacher / student if student > 0 else float("inf")
+    word = better if ratio >= 1 else worse
+    ratio = ratio if ratio >= 1 else 1 / ratio
+    return f"{ratio:.{0 if ratio >= 10 else 1}f}x {word}"
+
+
+def _shorten(names, limit=10):
+    shown = ", ".join(repr(name) for name in names[:limit])
+    return f"[{shown}{', ...' if len(names) > limit else ''}]"
+
+
+def _describe(teacher):
+    steps = getattr(teacher, "steps", None)
+    if steps:
+        return f"Pipeline({', '.join(type(step).__name__ for _, step in steps)})"
+    n_estimators = getattr(teacher, "n_estimators", None)
+    if isinstance(n_estimators, int):
+        return f"{type(teacher).__name__}(n_estimators={n_estimators})"
+    return type(teacher).__name__
+
+
+def _onnx_difference(onnx_path, student, X):
+    """Max |onnxruntime - predict_proba| on X, or None without onnxruntime."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    import numpy as np
+
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    features = np.asarray(X, dtype=np.float32)
+    (proba,) = session.run(["probabilities"], {"X": features})
+    return float(np.abs(proba - student.predict_proba(X)).max())

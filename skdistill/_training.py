@@ -1,0 +1,373 @@
+"""Building and training a student: the steps every estimator that trains one
+shares, as functions with explicit arguments.
+
+:class:`~skdistill.DistilledClassifier`, :class:`~skdistill.DistilledRegressor`
+and :class:`~skdistill.specialists.SpecialistEnsemble` all train skorch nets
+through :func:`build_student` inside :class:`seeded_torch`, and
+:func:`~skdistill.persistence.load_student` rebuilds a fitted one through
+:func:`make_student_net`, so a loaded student is the same net.
+"""
+
+# Authors: The skdistill developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import copy
+import inspect
+import threading
+from dataclasses import dataclass, fields
+from numbers import Integral
+
+import numpy as np
+import torch
+from sklearn.base import clone
+from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
+from skorch.callbacks import EarlyStopping
+from skorch.helper import predefined_split
+
+from ._net import HoldoutSplit, StudentNet, TensorBatchIterator, TensorDataset
+from ._student import MLP, Standardize, build_student_module
+
+__all__ = [
+    "TrainingSettings",
+    "build_student",
+    "check_student_settings",
+    "early_stopping_on",
+    "label_indices",
+    "make_student_net",
+    "resolve_device",
+    "seeded_torch",
+]
+
+#: With ``early_stopping="auto"``, early stopping is on from this many
+#: training rows (as in HistGradientBoostingClassifier).
+AUTO_EARLY_STOPPING_MIN_SAMPLES = 10_000
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """The parameters of a distiller that say how its student is trained.
+
+    The names are the estimators' parameter names, so
+    ``TrainingSettings.from_params(estimator.get_params())`` reads them off
+    any distiller.
+    """
+
+    student: object = None
+    hidden_layer_sizes: tuple = (256, 256)
+    max_epochs: int = 200
+    batch_size: int = 256
+    lr: float = 1e-3
+    early_stopping: object = "auto"
+    validation_fraction: float = 0.1
+    n_iter_no_change: int = 10
+    tol: float = 1e-4
+    callbacks: object = None
+    verbose: int = 0
+
+    @classmethod
+    def from_params(cls, params):
+        """The settings among ``params`` (a ``get_params()`` dict); others are ignored."""
+        return cls(
+            **{field.name: params[field.name] for field in fields(cls) if field.name in params}
+        )
+
+
+def check_student_settings(student, hidden_layer_sizes):
+    """Refuse a ``student`` or ``hidden_layer_sizes`` that cannot build a net.
+
+    Parameters
+    ----------
+    student : object
+        A distiller's ``student`` parameter.
+    hidden_layer_sizes : array-like
+        A distiller's ``hidden_layer_sizes`` parameter.
+    """
+    if np.asarray(hidden_layer_sizes).ndim != 1 or not all(
+        isinstance(size, Integral) and size >= 1 for size in hidden_layer_sizes
+    ):
+        raise ValueError(
+            f"hidden_layer_sizes must be a tuple of positive integers; got {hidden_layer_sizes!r}."
+        )
+    if student is None or isinstance(student, torch.nn.Module):
+        return
+    if isinstance(student, type) and issubclass(student, torch.nn.Module):
+        return
+    if isinstance(student, (NeuralNetClassifier, NeuralNetRegressor)):
+        raise TypeError(
+            f"student is a skorch {type(student).__name__}, whose own target "
+            "machinery (NLLLoss, stratified split, predict returning indices) "
+            "fights soft targets; pass a skorch.NeuralNet with the same module."
+        )
+    if isinstance(student, NeuralNet):
+        if getattr(student, "initialized_", False):
+            raise ValueError("student must be an unfitted skorch.NeuralNet; it is initialized.")
+        return
+    raise TypeError(
+        "student must be None, a torch.nn.Module class or instance, or an unfitted "
+        f"skorch.NeuralNet; got {type(student).__name__}."
+    )
+
+
+def early_stopping_on(early_stopping, n_samples, has_validation):
+    """Whether a fit on ``n_samples`` rows stops early on validation rows.
+
+    ``"auto"``: from ``AUTO_EARLY_STOPPING_MIN_SAMPLES`` rows, or when
+    validation rows are given.
+    """
+    if early_stopping == "auto":
+        return has_validation or n_samples >= AUTO_EARLY_STOPPING_MIN_SAMPLES
+    return bool(early_stopping) and (has_validation or n_samples >= 2)
+
+
+def build_student(
+    settings,
+    X,
+    n_outputs,
+    *,
+    criterion,
+    seed,
+    device,
+    sample_weight=None,
+    validation=None,
+    module_kwargs=None,
+    net_kwargs=None,
+    module=None,
+):
+    """An unfitted skorch net around a student module and its standardisation.
+
+    Parameters
+    ----------
+    settings : TrainingSettings
+    X : ndarray of shape (n_samples, n_features), float32
+        The student's training features: they fit the standardisation.
+    n_outputs : int
+        Outputs of the student (classes, or regression outputs).
+    criterion : dict
+        skorch's ``criterion`` settings (``skdistill.losses.classification_criterion``).
+    seed : int
+        Seed of the early-stopping split.
+    device : str
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Weights of the standardisation's statistics.
+    validation : tuple (X_val, targets) or None, default=None
+        Validation rows in place of a held-out share.
+    module_kwargs : dict, default=None
+        Extra arguments of :func:`~skdistill.student.build_student_module`.
+    net_kwargs : dict, default=None
+        Extra parameters of the :class:`~skdistill.student.StudentNet`.
+    module : nn.Module, default=None
+        A ready module to train instead of a new one (a specialist starts
+        from its generalist's weights); its own standardisation is kept.
+
+    Returns
+    -------
+    net : skorch.NeuralNet
+        Unfitted.
+    """
+    n_features = X.shape[1]
+    user_net = settings.student if isinstance(settings.student, NeuralNet) else None
+    if module is None:
+        if user_net is not None:
+            body = _user_net_body(user_net, n_features, n_outputs)
+        elif settings.student is None:
+            body = MLP(n_features, n_outputs, tuple(settings.hidden_layer_sizes))
+        else:
+            body = _make_body(settings.student, {}, n_features, n_outputs)
+        standardize = Standardize.from_data(X, sample_weight)
+        module = build_student_module(body, standardize, n_outputs, **(module_kwargs or {}))
+    if user_net is not None:
+        # The user's net keeps every setting of its own; only its module and
+        # its loss are the distillation's.
+        params = {
+            name: value
+            for name, value in clone(user_net).get_params(deep=False).items()
+            if not name.startswith(("module__", "criterion__"))
+        }
+        return type(user_net)(**{**params, **criterion, "module": module})
+    # As MLPClassifier: stop when the loss has not improved by tol for
+    # n_iter_no_change epochs, on held-out rows (keeping the best
+    # weights) or, without early stopping, on the training rows.
+    if early_stopping_on(settings.early_stopping, len(X), validation is not None):
+        if validation is None:
+            train_split = HoldoutSplit(settings.validation_fraction, random_state=seed)
+        else:
+            train_split = predefined_split(TensorDataset(*validation, device=device))
+        monitor, load_best = "valid_loss", True
+    else:
+        train_split, monitor, load_best = None, "train_loss", False
+    stopping = EarlyStopping(
+        monitor=monitor,
+        patience=settings.n_iter_no_change,
+        threshold=settings.tol,
+        threshold_mode="rel",
+        load_best=load_best,
+    )
+    return make_student_net(
+        module,
+        criterion,
+        settings,
+        device=device,
+        train_split=train_split,
+        callbacks=[stopping, *[clone(callback) for callback in settings.callbacks or []]],
+        net_kwargs=net_kwargs,
+    )
+
+
+def make_student_net(
+    module, criterion, settings, *, device, train_split=None, callbacks=None, net_kwargs=None
+):
+    """The :class:`~skdistill.student.StudentNet` that trains (or holds) ``module``.
+
+    Parameters
+    ----------
+    module : nn.Module
+    criterion : dict
+        skorch's ``criterion`` settings.
+    settings : TrainingSettings
+    device : str
+    train_split : callable or None, default=None
+    callbacks : list or None, default=None
+    net_kwargs : dict, default=None
+
+    Returns
+    -------
+    net : StudentNet
+        Unfitted.
+    """
+    return StudentNet(
+        module=module,
+        optimizer=torch.optim.Adam,
+        lr=settings.lr,
+        max_epochs=settings.max_epochs,
+        batch_size=settings.batch_size,
+        dataset=TensorDataset,
+        dataset__device=device,
+        iterator_train=TensorBatchIterator,
+        iterator_train__shuffle=True,
+        iterator_valid=TensorBatchIterator,
+        train_split=train_split,
+        callbacks=callbacks,
+        device=device,
+        verbose=settings.verbose,
+        **(net_kwargs or {}),
+        **criterion,
+    )
+
+
+def _make_body(module, kwargs, n_features, n_outputs):
+    """A fresh body module from a class (instantiated) or an instance (copied)."""
+    if isinstance(module, torch.nn.Module):
+        return copy.deepcopy(module)
+    accepted = inspect.signature(module).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
+    # A module class states its output size as n_classes (classification) or
+    # n_outputs; it gets whichever it takes.
+    sizes = {"n_features": n_features, "n_classes": n_outputs, "n_outputs": n_outputs}
+    for name, value in sizes.items():
+        if (name in accepted or (takes_any and name != "n_outputs")) and name not in kwargs:
+            kwargs = {**kwargs, name: value}
+    try:
+        return module(**kwargs)
+    except TypeError as error:
+        raise TypeError(
+            f"Could not build the student module {module.__name__} with {kwargs}: "
+            f"{error}. A module class is called with n_features and n_classes "
+            "(or n_outputs) when its __init__ takes them, plus a skorch student's "
+            "module__ parameters."
+        ) from error
+
+
+def _user_net_body(net, n_features, n_outputs):
+    """The body of a user's unfitted NeuralNet: its module, built with its ``module__`` params."""
+    params = net.get_params(deep=False)
+    body_kwargs = {
+        name[len("module__") :]: value
+        for name, value in params.items()
+        if name.startswith("module__")
+    }
+    return _make_body(params["module"], body_kwargs, n_features, n_outputs)
+
+
+def resolve_device(device):
+    """A distiller's ``device`` parameter as a torch device string, checked.
+
+    ``"auto"`` is CUDA when available, else the CPU.
+    """
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError) as error:
+        raise ValueError(
+            f"device={device!r} is not a torch device; use 'cpu', 'cuda', 'cuda:N' or 'auto'."
+        ) from error
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available on this machine.")
+    return device
+
+
+#: Held by a seeded fit: torch's generators are process-wide, so two fits
+#: in threads of one process (joblib's threading backend, a dask worker with
+#: several threads) would otherwise draw from each other's seeds.
+_TORCH_RNG_LOCK = threading.RLock()
+
+
+class seeded_torch:
+    """Seed torch's generators for one fit, restoring them afterwards.
+
+    Fits in threads of one process take turns: the generators are shared,
+    and a fit owns them from seeding to the end of training, so that the
+    same ``random_state`` gives the same model whatever runs beside it.
+    ``device=None`` (a net whose accelerator places it) seeds the CPU only.
+
+    Parameters
+    ----------
+    seed : int
+    device : str, torch.device or None
+    """
+
+    def __init__(self, seed, device):
+        self.seed = seed
+        device = torch.device("cpu" if device is None else device)
+        cuda = device.type == "cuda"
+        index = device.index
+        self.devices = [index if index is not None else torch.cuda.current_device()] if cuda else []
+
+    def __enter__(self):
+        _TORCH_RNG_LOCK.acquire()
+        try:
+            self._fork = torch.random.fork_rng(devices=self.devices)
+            self._fork.__enter__()
+            torch.manual_seed(self.seed)
+        except BaseException:
+            _TORCH_RNG_LOCK.release()
+            raise
+
+    def __exit__(self, *exc_info):
+        try:
+            return self._fork.__exit__(*exc_info)
+        finally:
+            _TORCH_RNG_LOCK.release()
+
+
+def label_indices(y, classes):
+    """Index of each label of y in ``classes``; a clear error for unknown labels.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+    classes : ndarray of shape (n_classes,)
+
+    Returns
+    -------
+    indices : ndarray of int of shape (n_samples,)
+    """
+    labels, inverse = np.unique(y, return_inverse=True)
+    position = {label: index for index, label in enumerate(classes.tolist())}
+    unknown = [label for label in labels.tolist() if label not in position]
+    if unknown:
+        raise ValueError(
+            f"y contains labels the teacher does not know: {unknown[:10]}. "
+            f"The teacher's classes_ are {classes.tolist()[:50]}."
+        )
+    return np.array([position[label] for label in labels.tolist()], dtype=np.intp)[inverse.ravel()]

@@ -1,0 +1,1 @@
+"""Private helpers shared across skdistill; nothing here is public API."""

@@ -1,0 +1,157 @@
+"""Shared parameter documentation, substituted into the estimators' docstrings.
+
+The distillers and :class:`~skdistill.specialists.SpecialistEnsemble` share
+about twenty parameters; each is described once here and put in place with
+:class:`Substitution`, as imbalanced-learn does
+(``imblearn/utils/_docstring.py``), so that the descriptions cannot drift
+apart. A placeholder is the parameter's name in braces on a line of its own,
+indented as a parameter line (``    {max_epochs}``); the texts below are
+written for that indentation: name line unindented, description lines
+indented by eight spaces.
+"""
+
+# Authors: The skdistill developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+__all__ = ["Substitution", "shared_docs"]
+
+
+class Substitution:
+    """Put shared texts in place of ``{name}`` placeholders in a docstring.
+
+    Only the given names are replaced; other braces in the docstring (a
+    parameter's ``{"kl", "logit_mse"}`` options) are left alone, and a
+    placeholder left without a text is an error at import time.
+
+    Parameters
+    ----------
+    **texts : str
+        The text of each placeholder, by name.
+
+    Examples
+    --------
+    >>> from skdistill.utils._docstring import Substitution
+    >>> @Substitution(unit="in seconds")
+    ... def wait(delay):
+    ...     '''Wait for ``delay``, {unit}; options {"a", "b"} stay.'''
+    >>> wait.__doc__
+    'Wait for ``delay``, in seconds; options {"a", "b"} stay.'
+    """
+
+    def __init__(self, **texts):
+        self.texts = texts
+
+    def __call__(self, obj):
+        doc = obj.__doc__
+        if doc is None:  # python -OO strips docstrings
+            return obj
+        for name, text in self.texts.items():
+            placeholder = "{" + name + "}"
+            if placeholder not in doc:
+                raise ValueError(f"{obj.__qualname__}'s docstring has no {placeholder}.")
+            doc = doc.replace(placeholder, text)
+        obj.__doc__ = doc
+        return obj
+
+
+def shared_docs(*names):
+    """The shared texts of ``names``, ready for ``Substitution(**shared_docs(...))``."""
+    return {name: _SHARED[name] for name in names}
+
+
+_SHARED = {
+    "student": """student : None, nn.Module class or instance, or skorch.NeuralNet, default=None
+        ``None`` builds a multilayer perceptron from ``hidden_layer_sizes``.
+        A ``torch.nn.Module`` class is instantiated with the keyword
+        arguments ``n_features`` and ``n_classes`` (or ``n_outputs``) that
+        its ``__init__`` takes; an instance is copied and trained from its
+        current weights. Either maps ``(batch, n_features)`` to ``(batch,
+        n_outputs)``. An unfitted ``skorch.NeuralNet`` keeps its own settings
+        (optimizer, lr, epochs, batch size, callbacks, split, device), which
+        then take the place of this estimator's training parameters; only
+        its criterion is replaced by the distillation loss. Its parameters
+        are reachable as ``student__<name>``.""",
+    "hidden_layer_sizes": """hidden_layer_sizes : tuple of int, default=(256, 256)
+        Hidden layer widths of the default student.""",
+    "max_epochs": """max_epochs : int, default=200
+        Most passes over the training rows.""",
+    "batch_size": """batch_size : int, default=256
+        Rows per gradient step.""",
+    "lr": """lr : float, default=1e-3
+        Learning rate of the Adam optimizer.""",
+    "early_stopping": """early_stopping : "auto" or bool, default="auto"
+        Stop when the loss on validation rows has not improved for
+        ``n_iter_no_change`` epochs, and keep the best weights. The
+        validation rows are ``fit``'s ``X_val`` when given, else a held-out
+        share of the training rows. ``"auto"`` turns it on from 10,000
+        training rows, or when ``X_val`` is given.""",
+    "validation_fraction": """validation_fraction : float, default=0.1
+        Share of the rows held out for early stopping.""",
+    "n_iter_no_change": """n_iter_no_change : int, default=10
+        Training stops when the loss (on the validation rows with early
+        stopping, else on the training rows) has not improved by a relative
+        ``tol`` for this many epochs, as in ``MLPClassifier``.""",
+    "tol": """tol : float, default=1e-4
+        Relative improvement of the loss that counts as progress.""",
+    "temperature": """temperature : float, default=4.0
+        Temperature ``T > 0`` of the soft targets (``loss="kl"`` only).""",
+    "loss": """loss : {"kl", "logit_mse"}, default="kl"
+        The soft term: temperature-scaled KL divergence, or the squared
+        error between row-centred student and teacher logits (Bucila et al.
+        2006; Ba & Caruana 2014), for which ``temperature`` does not apply.""",
+    "proba_floor": """proba_floor : "auto" or float, default="auto"
+        Replaces the exact zero probabilities of a teacher (a forest where
+        no tree voted for a class) before taking logs. ``"auto"``: half the
+        smallest positive probability the teacher gave on the rows, at most
+        1e-3 (for teachers whose outputs are all 0 or 1). Positive
+        probabilities are never changed.""",
+    "teacher_weights": """teacher_weights : array-like of shape (n_teachers,), default=None
+        Weights of the teachers of a list; equal when None.""",
+    "teacher_averaging": """teacher_averaging : {"arithmetic", "geometric"}, default="arithmetic"
+        How a list of teachers is combined: the weighted mean of their
+        probabilities (scikit-learn's soft voting), or of their
+        log-probabilities (renormalised).""",
+    "transfer": """transfer : generator or None, default=None
+        A synthetic transfer set (Bucila et al. 2006), such as
+        :class:`~skdistill.Munge`: its ``generate(X)`` rows are labelled by
+        the teacher and learnt from the teacher alone, while the real rows
+        keep their labels too. Its ``random_state`` is set from this
+        estimator's. See :ref:`transfer_sets`.""",
+    "preprocessor": """preprocessor : "auto", transformer or None, default="auto"
+        Turns X into the student's numeric features; the teacher always
+        gets X as given. ``"auto"``: for a DataFrame with categorical,
+        object, string or bool columns, one-hot encodes them and passes the
+        numeric columns through (the student standardises them itself); no
+        preprocessing otherwise. A transformer is cloned and fitted on X.
+        Fitted as ``preprocessor_``.""",
+    "memory": """memory : str, joblib.Memory or None, default=None
+        Caches the teacher's outputs on disk, so that a search over the
+        student's parameters computes them once per fold.""",
+    "callbacks": """callbacks : list of skorch callbacks, default=None
+        Added to the student's callbacks (after the stopping rule), such as
+        skorch's ``Checkpoint`` or :class:`~skdistill.progress.EpochProgressBar`.
+        Each fit uses clones, so the list's callbacks are never modified.""",
+    "n_jobs": """n_jobs : int or None, default=None
+        Workers (joblib) labelling the rows with the teacher, in batches of
+        10,000: worth it for a large transfer set and a slow teacher. The
+        student's training threads are torch's. See :ref:`scale`.""",
+    "device": """device : str, default="cpu"
+        Torch device of the student: ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
+        or ``"auto"`` (CUDA when available).""",
+    "random_state": """random_state : int, RandomState instance or None, default=None
+        Seeds the student's initial weights, the batch order, the
+        early-stopping split and the transfer set. Torch's global generator
+        is left as it was.""",
+    "verbose": """verbose : int, default=0
+        Print skorch's per-epoch log when positive.""",
+    "student_attributes": """student_ : skorch.NeuralNet
+        The fitted student, with its ``module_`` and ``history``.
+    n_iter_ : int
+        Epochs the student was trained for.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during fit, when X has string column names.""",
+    "preprocessor_attribute": """preprocessor_ : transformer or None
+        The fitted preprocessing of X for the student, if any.""",
+}
