@@ -263,6 +263,8 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
                 net_kwargs=net_kwargs,
             )
             net.fit(X_train, targets)
+        # A fitted student predicts in eval mode; prediction never switches it.
+        net.module_.eval()
         return net
 
     # -- checks ----------------------------------------------------------------------

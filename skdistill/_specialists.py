@@ -631,4 +631,5 @@ def _train_net(net, X, targets, seed):
     X, targets = np.require(X, requirements="W"), np.require(targets, requirements="W")
     with seeded_torch(seed, net.device):
         net.fit(X, targets)
+    net.module_.eval()
     return net

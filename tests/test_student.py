@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from skdistill._predict import PREDICT_CHUNK_SIZE
+from skdistill._predict import CPU_CHUNK_ROWS
 from skdistill._student import MIN_SCALE_OF_RANGE
 from skdistill.student import (
     MLP,
@@ -69,9 +69,9 @@ def test_holdout_split_is_disjoint_and_reproducible():
 def test_predictions_do_not_depend_on_the_batch():
     torch.manual_seed(0)
     module = MLP(30, 4, hidden_layer_sizes=(64, 64))
-    X = np.random.default_rng(0).normal(size=(PREDICT_CHUNK_SIZE + 37, 30)).astype(np.float32)
+    X = np.random.default_rng(0).normal(size=(CPU_CHUNK_ROWS + 37, 30)).astype(np.float32)
     together = predict_logits(module, X, "cpu")
-    for row in [0, 5, PREDICT_CHUNK_SIZE + 3]:
+    for row in [0, 5, CPU_CHUNK_ROWS + 3]:
         alone = predict_logits(module, X[row : row + 1], "cpu")
         np.testing.assert_array_equal(alone[0], together[row])
 
