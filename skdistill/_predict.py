@@ -27,15 +27,24 @@ import copy
 import itertools
 import threading
 import weakref
+from typing import NamedTuple
 
 import numpy as np
 import torch
+
+from ._student import folded_float64
 
 __all__ = ["module_device", "predict_logits"]
 
 #: Rows per forward pass on the CPU (float64): bounds the memory of the
 #: intermediate activations; chunk boundaries do not change the results.
 CPU_CHUNK_ROWS = 4096
+
+#: Up to this many rows, the built-in MLP runs its folded float64 layers with
+#: numpy, whose per-operation cost is a third of torch's dispatch; beyond,
+#: torch's faster matrix products win. Both compute in float64, so a row
+#: gets the same float32 result either way.
+NUMPY_ROWS = 64
 
 #: Rows per forward pass on a GPU (float32): every pass sees exactly this
 #: many rows (the last chunk padded), so a row's result does not depend on
@@ -116,21 +125,35 @@ def predict_logits(module, X, device=None):
 
 def _predict_on_cpu(module, X):
     """Float64 forward passes of the inference copy, in chunks, as float32."""
-    inference, dtype = _inference_copy(module, "cpu", X)
-    if dtype == torch.float32:  # a module that cannot run in float64
-        return _predict_in_fixed_chunks(inference, X, torch.device("cpu"), CPU_CHUNK_ROWS)
+    inference = _inference_copy(module, "cpu", X)
+    if inference.dtype == torch.float32:  # a module that cannot run in float64
+        return _predict_in_fixed_chunks(inference.module, X, torch.device("cpu"), CPU_CHUNK_ROWS)
+    if inference.layers is not None and len(X) <= NUMPY_ROWS:
+        return _numpy_forward(inference.layers, np.asarray(X, dtype=np.float64))
     with torch.inference_mode():
         chunks = [
-            inference(torch.from_numpy(np.asarray(X[start : start + CPU_CHUNK_ROWS], np.float64)))
+            inference.module(
+                torch.from_numpy(np.asarray(X[start : start + CPU_CHUNK_ROWS], np.float64))
+            )
             for start in range(0, max(len(X), 1), CPU_CHUNK_ROWS)
         ]
         return torch.cat(chunks).to(torch.float32).numpy()
 
 
+def _numpy_forward(layers, X):
+    """A folded MLP's forward pass with numpy: cheaper than torch's dispatch for a few rows."""
+    for position, (weight, bias) in enumerate(layers):
+        X = X @ weight
+        X += bias
+        if position < len(layers) - 1:
+            np.maximum(X, 0.0, out=X)
+    return X.astype(np.float32)
+
+
 def _predict_on_device(module, X, device):
     """Fixed-size float32 chunks on the device, X moved in large blocks."""
-    inference, _ = _inference_copy(module, device.type, None)
-    return _predict_in_fixed_chunks(inference, X, device, DEVICE_CHUNK_ROWS)
+    inference = _inference_copy(module, device.type, None)
+    return _predict_in_fixed_chunks(inference.module, X, device, DEVICE_CHUNK_ROWS)
 
 
 def _predict_in_fixed_chunks(module, X, device, chunk_rows):
@@ -166,42 +189,61 @@ def _predict_in_fixed_chunks(module, X, device, chunk_rows):
     return torch.cat(results).numpy()
 
 
-#: module -> {device type: (state key, inference copy, dtype it computes in)};
-#: weak, so a module's copies go when the module goes.
+class _Inference(NamedTuple):
+    """What a module predicts with: an eval-mode module, the dtype it computes
+    in, and for the built-in MLP its folded layers as numpy arrays."""
+
+    module: torch.nn.Module
+    dtype: torch.dtype
+    layers: list = None
+
+
+#: module -> {device type: (state key, _Inference)}; weak, so a module's
+#: copies go when the module goes.
 _INFERENCE_COPIES = weakref.WeakKeyDictionary()
 _INFERENCE_LOCK = threading.Lock()
 
 
 def _inference_copy(module, kind, X):
-    """The module in eval mode, made to predict with, and the dtype it computes in.
+    """The :class:`_Inference` of a module on a device kind, made once per state.
 
-    On the CPU: a float64 copy, tried on the first row of X; a module that
-    fails in float64 (one that makes float32 tensors of its own) keeps
-    float32. On a GPU: the module itself when it is in eval mode, else an
-    eval copy.
+    On the CPU: the built-in MLP folded into float64 layers
+    (:func:`~skdistill._student.folded_float64`), or a float64 copy of any
+    other module, tried on the first row of X; a module that fails in
+    float64 (one that makes float32 tensors of its own) keeps float32. On
+    a GPU: the module itself when it is in eval mode, else an eval copy.
     """
     key = _state_key(module)
     with _INFERENCE_LOCK:
         copies = _INFERENCE_COPIES.setdefault(module, {})
         known = copies.get(kind)
         if known is None or known[0] != key:
-            known = (key, *_make_inference_copy(module, X if kind == "cpu" else None))
+            known = (key, _make_inference_copy(module, X if kind == "cpu" else None))
             copies[kind] = known
-        return known[1], known[2]
+        return known[1]
 
 
 def _make_inference_copy(module, X):
     in_eval = not any(submodule.training for submodule in module.modules())
-    as_it_is = module if in_eval else copy.deepcopy(module).eval()
+    as_it_is = _Inference(module if in_eval else copy.deepcopy(module).eval(), torch.float32)
     if X is None:
-        return as_it_is, torch.float32
+        return as_it_is
+    folded = folded_float64(module)
+    if folded is not None:
+        # numpy views of the same float64 tensors: no second copy
+        layers = [
+            (layer.weight.detach().numpy().T, layer.bias.detach().numpy())
+            for layer in folded
+            if isinstance(layer, torch.nn.Linear)
+        ]
+        return _Inference(folded, torch.float64, layers)
     as_float64 = copy.deepcopy(module).eval().double()
     try:
         with torch.inference_mode():
             as_float64(torch.from_numpy(np.asarray(X[:1], dtype=np.float64)))
     except (RuntimeError, TypeError):
-        return as_it_is, torch.float32
-    return as_float64, torch.float64
+        return as_it_is
+    return _Inference(as_float64, torch.float64)
 
 
 def _state_key(module):

@@ -9,11 +9,13 @@ scale, a classifier's fixed logit correction) as buffers, so that a saved
 # Authors: The skdistill developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import copy
+
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["MLP", "Standardize", "StudentModule", "build_student_module"]
+__all__ = ["MLP", "Standardize", "StudentModule", "build_student_module", "folded_float64"]
 
 #: A feature's scale is at least this share of its range, so that a nearly
 #: constant feature (a rare binary flag, an image's border pixel) is not
@@ -271,3 +273,60 @@ def build_student_module(body, standardize, n_outputs, *, output_scale=None, out
         output_scale=output_scale,
         output_offset=output_offset,
     )
+
+
+def folded_float64(module):
+    """The built-in student as a float64 stack of linear and ReLU layers, or None.
+
+    The input standardisation is folded into the first linear layer and the
+    output scale and ``logit_bias`` into the last, so that prediction runs
+    half as many operations (the standardisation's subtraction and division,
+    the output's scale and shift); dropout is left out, as in eval mode.
+    The result computes the same function to float64 precision.
+
+    Parameters
+    ----------
+    module : nn.Module
+        A student module.
+
+    Returns
+    -------
+    layers : nn.Sequential or None
+        None unless ``module`` is a :class:`StudentModule` around
+        :class:`Standardize` and :class:`MLP`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from skdistill.student import MLP, Standardize, build_student_module
+    >>> X = np.random.default_rng(0).normal(size=(6, 3))
+    >>> module = build_student_module(MLP(3, 2, (4,)), Standardize.from_data(X), 2)
+    >>> from skdistill._student import folded_float64
+    >>> folded = folded_float64(module)
+    >>> torch.allclose(folded(torch.from_numpy(X)), module(torch.from_numpy(X).float()).double())
+    True
+    """
+    if not (
+        type(module) is StudentModule
+        and type(module.standardize) is Standardize
+        and type(module.body) is MLP
+    ):
+        return None
+    layers = [
+        copy.deepcopy(layer).double()
+        for layer in module.body.layers
+        if not isinstance(layer, nn.Dropout)
+    ]
+    linears = [layer for layer in layers if isinstance(layer, nn.Linear)]
+    with torch.no_grad():
+        first, last = linears[0], linears[-1]
+        scale = module.standardize.scale.double()
+        first.weight /= scale
+        first.bias -= first.weight @ module.standardize.mean.double()
+        if module.output_scale is not None:
+            last.weight *= module.output_scale.double()[:, None]
+            last.bias *= module.output_scale.double()
+        if module.logit_bias is not None:
+            last.bias += module.logit_bias.double()
+    return nn.Sequential(*layers).eval()

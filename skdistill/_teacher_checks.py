@@ -14,6 +14,8 @@ from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
+from .utils.fixes import _is_fitted
+
 __all__ = [
     "as_teacher_list",
     "check_teacher_list",
@@ -49,6 +51,11 @@ def is_fitted(estimator):
     """
     if not hasattr(estimator, "fit"):
         return True  # it cannot be fitted, so it is used as it is
+    # The attribute test first: check_is_fitted reads the estimator's tags,
+    # which costs more than a prediction of one row, and an estimator's
+    # tags ask this of its teacher at every call.
+    if _is_fitted(estimator):
+        return True
     try:
         check_is_fitted(estimator)
     except NotFittedError:
