@@ -142,7 +142,9 @@ sphinx_gallery_conf = {
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"skdistill {release}"
-html_static_path = []
+html_static_path = ["_static"]
+# Code and output that fit (or wrap, or scroll) at a laptop's 1280 px.
+html_css_files = ["custom.css"]
 html_theme_options = {
     "navbar_end": ["navbar-icon-links"],
     "show_toc_level": 2,
@@ -150,4 +152,7 @@ html_theme_options = {
     "navigation_with_keys": False,
 }
 html_show_sourcelink = True
-html_sidebars = {"index": [], "install": []}
+# Pages without sub-pages get no (empty) section navigation: the room goes to the text.
+html_sidebars = {
+    page: [] for page in ("index", "install", "getting_started", "defaults", "benchmarks", "changes")
+}

@@ -14,10 +14,11 @@ from sklearn.utils.multiclass import check_classification_targets
 from skorch import NeuralNet
 
 from ._bias import fit_logit_bias
+from ._curves import ValidationAccuracy
 from ._distiller import BaseDistiller
 from ._losses import ClassificationTargets, classification_criterion
 from ._predict import predict_logits
-from ._teacher_checks import check_teacher_list, teacher_classes
+from ._teacher_checks import check_teacher_list, is_fitted, teacher_classes
 from ._teacher_ensemble import as_single_teacher
 from ._teacher_labels import teacher_logits
 from ._teacher_torch import TeacherLogits, train_modes_preserved
@@ -52,6 +53,7 @@ __all__ = ["DistilledClassifier"]
         "device",
         "random_state",
         "verbose",
+        "warm_start",
         "preprocessor_attribute",
         "student_attributes",
     )
@@ -124,9 +126,24 @@ class DistilledClassifier(ClassifierMixin, BaseDistiller):
     {memory}
     {callbacks}
     {n_jobs}
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, as in scikit-learn's classifiers: each row
+        of X with a label weighs its class's weight, in both terms of the
+        loss, multiplied with its ``sample_weight``; rows without a label
+        (transfer and unlabeled rows) weigh 1. A dict maps classes (of the
+        teacher's ``classes_``) to weights, 1 for a class it leaves out.
+        ``"balanced"`` gives each class of ``y`` the weight
+        ``n_samples / (n_classes_in_y * count)``, the counts weighted by
+        ``sample_weight`` when given (scikit-learn's
+        ``compute_class_weight``). Labelled validation rows (``y_val``)
+        weigh their class's weight too. As with ``sample_weight``, an
+        unfitted teacher is fitted with the weights too (when its ``fit``
+        takes ``sample_weight``), and a fitted one is used as it is. Needs
+        ``y``. See :ref:`class_weight`.
     {device}
     {random_state}
     {verbose}
+    {warm_start}
 
     Attributes
     ----------
@@ -171,6 +188,7 @@ class DistilledClassifier(ClassifierMixin, BaseDistiller):
 
     _parameter_constraints = {
         **BaseDistiller._parameter_constraints,
+        "class_weight": [None, dict, StrOptions({"balanced"})],
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "loss": [StrOptions({"kl", "logit_mse"})],
         "proba_floor": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="neither")],
@@ -180,6 +198,8 @@ class DistilledClassifier(ClassifierMixin, BaseDistiller):
     }
 
     _target_layout = ClassificationTargets
+
+    _validation_scorer = ValidationAccuracy
 
     def __init__(
         self,
@@ -207,9 +227,11 @@ class DistilledClassifier(ClassifierMixin, BaseDistiller):
         memory=None,
         callbacks=None,
         n_jobs=None,
+        class_weight=None,
         device="cpu",
         random_state=None,
         verbose=0,
+        warm_start=False,
     ):
         self.teacher = teacher
         self.temperature = temperature
@@ -234,9 +256,11 @@ class DistilledClassifier(ClassifierMixin, BaseDistiller):
         self.memory = memory
         self.callbacks = callbacks
         self.n_jobs = n_jobs
+        self.class_weight = class_weight
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
 
     def decision_function(self, X):
         """The student's logits.
@@ -323,13 +347,54 @@ class DistilledClassifier(ClassifierMixin, BaseDistiller):
     def _criterion(self, outputs):
         return classification_criterion(self.temperature, self.alpha, self.loss)
 
-    def _check_fit_request(self, X_val):
+    def _check_fit_request(self, y, X_val):
+        if self.class_weight is not None and y is None:
+            raise ValueError(
+                "class_weight weighs the rows of X by the class of their label, "
+                "but fit was given no y. Pass y, or set class_weight=None."
+            )
         if self.calibrate_bias and X_val is None:
             raise ValueError(
                 "calibrate_bias=True needs validation rows: pass X_val (and y_val "
                 "if you have labels) to fit. The bias of a class missing from the "
                 "training rows can only be read off rows that show it."
             )
+
+    def _class_weights(self, y, sample_weight, teachers):
+        if self.class_weight is None:
+            return None
+        labels, inverse = np.unique(y, return_inverse=True)
+        if self.class_weight == "balanced":
+            # As compute_class_weight: n_samples / (n_classes * count), the
+            # rows counted with their sample weights.
+            counts = np.bincount(inverse.ravel(), weights=sample_weight)
+            weights = counts.sum() / (len(labels) * counts)
+            return dict(zip(labels.tolist(), weights.tolist(), strict=True))
+        _check_class_weight(self.class_weight, _known_classes(teachers, labels))
+        per_row = np.array([self.class_weight.get(label, 1.0) for label in labels.tolist()])
+        if not (per_row[inverse] * (1 if sample_weight is None else sample_weight)).sum() > 0:
+            raise ValueError(
+                "class_weight and sample_weight leave every row of X with weight 0; "
+                "at least one row needs weight."
+            )
+        return dict(self.class_weight)
+
+    def _warm_start_mismatch(self, fitted, outputs):
+        classes = teacher_classes(fitted)
+        if not np.array_equal(classes, self.classes_):
+            return (
+                f"the teacher's classes {classes.tolist()[:20]} are not those of that "
+                f"fit, {self.classes_.tolist()[:20]}"
+            )
+        return None
+
+    def _prepare_warm_start(self, module):
+        # The calibrated bias is a correction fitted after training, not a
+        # weight: the continued training starts without it, and a
+        # calibrate_bias fit sets it anew.
+        if isinstance(getattr(module, "logit_bias", None), torch.Tensor):
+            with torch.no_grad():
+                module.logit_bias.zero_()
 
     def _check_before_teacher(self, teachers, preprocessor):
         if self.derivative_weight == 0:
@@ -372,6 +437,30 @@ class DistilledClassifier(ClassifierMixin, BaseDistiller):
             bias = fit_logit_bias(student_logits, goal)
             net.module_.logit_bias.copy_(torch.as_tensor(bias))
         self.logit_bias_ = bias
+
+
+def _known_classes(teachers, labels):
+    """The classes the teacher will have: the fitted teachers' (an unfitted one
+    learns those of y)."""
+    fitted = [teacher for teacher in teachers if is_fitted(teacher)]
+    return teacher_classes(fitted) if fitted else labels
+
+
+def _check_class_weight(class_weight, classes):
+    """Refuse a class_weight dict with unknown classes or weights that are not weights."""
+    known = set(classes.tolist())
+    unknown = [label for label in class_weight if label not in known]
+    if unknown:
+        raise ValueError(
+            f"class_weight has classes the teacher does not know: {unknown[:10]}. "
+            f"The teacher's classes_ are {classes.tolist()[:50]}."
+        )
+    for label, weight in class_weight.items():
+        if not (isinstance(weight, Real) and np.isfinite(weight) and weight >= 0):
+            raise ValueError(
+                f"class_weight[{label!r}] is {weight!r}; class weights must be "
+                "finite non-negative numbers."
+            )
 
 
 @contextmanager

@@ -157,7 +157,7 @@ def _build_parser():
     student.add_argument(
         "--verbose",
         action="store_true",
-        help="print skorch's per-epoch log instead of a progress bar",
+        help="a line per epoch even on a terminal (default: a progress bar there, lines elsewhere)",
     )
     return parser
 
@@ -203,10 +203,9 @@ def _compress(args):
     from sklearn.model_selection import train_test_split
 
     from ._classifier import DistilledClassifier
-    from ._demo import compare, format_comparison
+    from ._demo import compare, format_comparison, summarize_comparison
     from ._export import to_onnx
     from ._persistence import METADATA_FILE, WEIGHTS_FILE, save_student
-    from ._progress import EpochProgressBar
 
     if len(X) < 2:
         raise CommandError(f"DATA {args.data} has {len(X)} row(s); at least 2 are needed.")
@@ -234,9 +233,8 @@ def _compress(args):
         early_stopping={"auto": "auto", "on": True, "off": False}[args.early_stopping],
         device=args.device,
         random_state=args.random_state,
-        verbose=int(args.verbose),
-        # skorch's own log replaces the bar with --verbose.
-        callbacks=None if args.verbose else [EpochProgressBar()],
+        # A bar on a terminal, a line per epoch in a log; lines everywhere with --verbose.
+        verbose=2 if args.verbose else 1,
     )
     start = time.perf_counter()
     try:
@@ -270,9 +268,7 @@ def _compress(args):
         )
     else:
         print(format_comparison(rows))
-        size = _ratio(*rows, "size_bytes", "smaller", "larger")
-        speed = _ratio(*rows, "predict_s", "faster", "slower")
-        print(f"\nThe student is {size} and {speed} at predict than the teacher.")
+        print(f"\n{summarize_comparison(rows)}")
 
     print()
     for path in (onnx_path, out / WEIGHTS_FILE, out / METADATA_FILE):
@@ -426,15 +422,6 @@ def _features_and_labels(table, teacher, target, data_name):
         # A teacher fitted without column names is given arrays, as it was fitted.
         return table.to_numpy(), y
     return table, y
-
-
-def _ratio(teacher_row, student_row, key, better, worse):
-    """How the student compares on ``key``: such as 3.2x faster, or 1.5x slower."""
-    teacher, student = teacher_row[key], student_row[key]
-    ratio = teacher / student if student > 0 else float("inf")
-    word = better if ratio >= 1 else worse
-    ratio = ratio if ratio >= 1 else 1 / ratio
-    return f"{ratio:.{0 if ratio >= 10 else 1}f}x {word}"
 
 
 def _shorten(names, limit=10):

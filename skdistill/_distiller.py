@@ -30,6 +30,7 @@ from sklearn.utils.validation import (
 )
 
 from ._base import TeacherMixin
+from ._curves import training_curves
 from ._predict import predict_logits
 from ._preprocessing import as_float32, concat_rows, make_preprocessor, student_features
 from ._teacher_checks import check_teacher_n_features, fit_teachers, is_fitted
@@ -39,6 +40,7 @@ from ._training import (
     check_student_settings,
     resolve_device,
     seeded_torch,
+    warm_start_module,
 )
 from .utils.fixes import (
     HasMethods,
@@ -46,6 +48,7 @@ from .utils.fixes import (
     StrOptions,
     _check_sample_weight,
     _fit_context,
+    _num_features,
     _num_samples,
 )
 
@@ -96,6 +99,7 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "warm_start": ["boolean"],
     }
 
     #: The layout of the packed targets: ``ClassificationTargets`` or
@@ -104,6 +108,13 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
 
     #: Whether y may be 2-D (several outputs).
     _multi_output_y = False
+
+    #: The skorch callback that scores the validation rows at each epoch
+    #: (``validation_scores_``), as the task's ``score`` does.
+    _validation_scorer = None
+
+    #: The fitted attributes of the training curves (``MLPClassifier``'s names).
+    _CURVES = ("loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_")
 
     # -- what differs between the tasks ---------------------------------------
 
@@ -139,8 +150,19 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
         """Extra arguments of the student module (a regressor's output scale)."""
         return {}
 
-    def _check_fit_request(self, X_val):
+    def _check_fit_request(self, y, X_val):
         """Checks of parameters that need ``fit``'s arguments (none by default)."""
+
+    def _class_weights(self, y, sample_weight, teachers):
+        """The weight of each class of y, ``{label: weight}``, or None: no class weights."""
+        return None
+
+    def _warm_start_mismatch(self, fitted, outputs):
+        """Why the teacher's outputs cannot continue the previous fit, or None."""
+        return None
+
+    def _prepare_warm_start(self, module):
+        """Undo on a module continuing training what :meth:`_after_training` set."""
 
     def _check_before_teacher(self, teachers, preprocessor):
         """Checks of parameters against the teachers, before they run (none by default)."""
@@ -193,11 +215,17 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
         teachers = self._check_teachers()
         check_student_settings(self.student, self.hidden_layer_sizes)
         device = resolve_device(self.device)
-        self._check_fit_request(X_val)
+        self._check_fit_request(y, X_val)
         if y_val is not None and X_val is None:
             raise ValueError("y_val was given without X_val.")
-        X_student, y = self._validate_training_data(X, y, teachers)
+        # As MLPClassifier: a warm start needs a previous fit to continue.
+        warm = bool(self.warm_start) and hasattr(self, "student_")
+        X_student, y = self._validate_training_data(X, y, teachers, warm)
         sample_weight = _check_weights(sample_weight, X_student)
+        # Class weights act as sample weights do: on both terms of the loss,
+        # and on the fit of an unfitted teacher.
+        class_weights = None if y is None else self._class_weights(y, sample_weight, teachers)
+        row_weights = _row_weights(sample_weight, class_weights, y)
         unlabeled = self._check_extra_rows(X, X_unlabeled, "X_unlabeled")
         validation_rows = self._check_extra_rows(X, X_val, "X_val")
         if validation_rows and y_val is not None:
@@ -205,7 +233,7 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
             check_consistent_length(validation_rows[0], y_val)
         self._check_before_teacher(teachers, self.preprocessor_)
 
-        fitted = fit_teachers(teachers, X, y, sample_weight, type(self).__name__)
+        fitted = fit_teachers(teachers, X, y, row_weights, type(self).__name__)
         check_teacher_n_features(fitted, self.n_features_in_)
         teacher = self._combine_teachers(fitted)
         labels = None if y is None else self._encode_targets(y, fitted)
@@ -214,6 +242,12 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
         )
         extra_rows = [*unlabeled, *self._transfer_rows(X, transfer_seed)]
         outputs = self._checked_teacher_outputs(teacher, concat_rows([X, *extra_rows]))
+        problem = self._warm_start_mismatch(fitted, outputs) if warm else None
+        if problem is not None:
+            raise ValueError(
+                f"warm_start=True continues the previous fit, but {problem}. "
+                "Set warm_start=False to start over."
+            )
         self._set_target_attributes(fitted, outputs, y)
         X_train = np.concatenate(
             [X_student, *(student_features(self.preprocessor_, rows) for rows in extra_rows)]
@@ -223,9 +257,14 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
         del extra_rows
         # Mean 1 keeps the loss on the scale of unweighted training, so the
         # learning rate means the same with or without weights.
-        weights = None if sample_weight is None else sample_weight / sample_weight.mean()
+        weights = None if row_weights is None else row_weights / row_weights.mean()
         targets = self._target_layout.pack(outputs, labels, weights)
-        validation = self._validation(teacher, validation_rows, y_val, fitted)
+        validation = self._validation(teacher, validation_rows, y_val, fitted, class_weights)
+        settings = TrainingSettings.from_params(self.get_params(deep=False))
+        module = warm_start_module(self.student_, settings) if warm else None
+        if module is not None:
+            self._prepare_warm_start(module)
+        previous_curves = {name: getattr(self, name, None) for name in self._CURVES}
 
         net = self._train_student(
             teacher,
@@ -234,24 +273,41 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
             targets,
             outputs,
             validation,
-            sample_weight,
+            row_weights,
             torch_seed,
             device,
+            settings,
+            module,
         )
         self._after_training(net, validation)
         self.teacher_ = teacher
         self.student_ = net
+        # As MLPClassifier: n_iter_ counts this fit's epochs, and a warm start
+        # continues the curves of the fit it continues.
         self.n_iter_ = len(net.history)
+        for name, value in training_curves(net.history, previous_curves if warm else None).items():
+            setattr(self, name, value)
         return self
 
     def _train_student(
-        self, teacher, X_student, X_train, targets, outputs, validation, sample_weight, seed, device
+        self,
+        teacher,
+        X_student,
+        X_train,
+        targets,
+        outputs,
+        validation,
+        sample_weight,
+        seed,
+        device,
+        settings,
+        module,
     ):
-        """A student built for the data and trained on the packed targets."""
+        """A student built for the data (or continuing ``module``), trained on the targets."""
         context, net_kwargs = self._training_extras(teacher)
         with seeded_torch(seed, device), context:
             net = build_student(
-                TrainingSettings.from_params(self.get_params(deep=False)),
+                settings,
                 X_student,
                 outputs.shape[1],
                 criterion=self._criterion(outputs),
@@ -261,6 +317,8 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
                 validation=None if validation is None else validation[:2],
                 module_kwargs=self._module_kwargs(outputs),
                 net_kwargs=net_kwargs,
+                module=module,
+                scorer=None if self._validation_scorer is None else self._validation_scorer(),
             )
             net.fit(X_train, targets)
         # A fitted student predicts in eval mode; prediction never switches it.
@@ -269,32 +327,53 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
 
     # -- checks ----------------------------------------------------------------------
 
-    def _validate_training_data(self, X, y, teachers):
-        """Check X and y, fit ``preprocessor_``, and return the student's float32 X and y."""
+    def _validate_training_data(self, X, y, teachers, warm):
+        """Check X and y, fit ``preprocessor_``, and return the student's float32 X and y.
+
+        A warm start keeps the fitted ``preprocessor_`` and checks X against
+        the previous fit's columns instead.
+        """
         if y is None and not all(map(is_fitted, teachers)):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target "
                 "y is None: the teacher is not fitted. Pass y, or a fitted teacher."
             )
-        self.preprocessor_ = make_preprocessor(self.preprocessor, X)
+        if warm:
+            n_features = _num_features(X)
+            if n_features != self.n_features_in_:
+                raise ValueError(
+                    "warm_start=True continues the previous fit, whose X had "
+                    f"{self.n_features_in_} features; this X has {n_features}. Pass "
+                    "the same columns, or set warm_start=False to start over."
+                )
+        else:
+            self.preprocessor_ = make_preprocessor(self.preprocessor, X)
         multi_output = self._multi_output_y
         if self.preprocessor_ is None:
             if y is None:
-                X_student = validate_data(self, X, dtype=[np.float32, np.float64])
+                X_student = validate_data(self, X, reset=not warm, dtype=[np.float32, np.float64])
             else:
                 X_student, y = validate_data(
-                    self, X, y, dtype=[np.float32, np.float64], multi_output=multi_output
+                    self,
+                    X,
+                    y,
+                    reset=not warm,
+                    dtype=[np.float32, np.float64],
+                    multi_output=multi_output,
                 )
             X_student = as_float32(X_student, checked=True)
         else:
-            validate_data(self, X, skip_check_array=True)
+            validate_data(self, X, reset=not warm, skip_check_array=True)
             if y is not None:
                 y = np.asarray(y) if multi_output else column_or_1d(y, warn=True)
                 check_consistent_length(X, y)
-            X_student = self.preprocessor_.fit_transform(X)
-            X_student = as_float32(
-                X_student.toarray() if hasattr(X_student, "toarray") else X_student
-            )
+            if warm:
+                X_student = student_features(self.preprocessor_, X)
+            else:
+                X_student = self.preprocessor_.fit_transform(X)
+                X_student = as_float32(
+                    X_student.toarray() if hasattr(X_student, "toarray") else X_student
+                )
         if y is not None:
             y = self._check_targets(y)
         return X_student, y
@@ -342,8 +421,12 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
             raise ValueError("The teacher's outputs contain NaN or infinity on the training rows.")
         return outputs
 
-    def _validation(self, teacher, validation_rows, y_val, fitted):
-        """The validation rows as the student sees them, with their packed targets."""
+    def _validation(self, teacher, validation_rows, y_val, fitted, class_weights):
+        """The validation rows as the student sees them, with their packed targets.
+
+        Labelled rows weigh their class's weight, as training rows do, so that
+        early stopping watches the objective the student is trained on.
+        """
         if not validation_rows:
             return None
         X_val = validation_rows[0]
@@ -351,7 +434,7 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
         labels = None if y_val is None else self._encode_targets(y_val, fitted)
         return Validation(
             student_features(self.preprocessor_, X_val),
-            self._target_layout.pack(outputs, labels),
+            self._target_layout.pack(outputs, labels, _row_weights(None, class_weights, y_val)),
             labelled=y_val is not None,
         )
 
@@ -367,6 +450,15 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
             validate_data(self, X, reset=False, skip_check_array=True)
             features = student_features(self.preprocessor_, X)
         return predict_logits(self.student_.module_, features, self.student_.device)
+
+
+def _row_weights(sample_weight, class_weights, y):
+    """Each row's sample weight times its class's weight (1 for a class left out), or None."""
+    if class_weights is None or y is None:
+        return sample_weight
+    labels, inverse = np.unique(y, return_inverse=True)
+    weights = np.array([class_weights.get(label, 1.0) for label in labels.tolist()])[inverse]
+    return weights if sample_weight is None else weights * sample_weight
 
 
 def _check_weights(sample_weight, X):

@@ -12,6 +12,7 @@ torch module, which are the heart of a distiller.
 import torch
 from skorch import NeuralNet
 
+from ._student import MLP
 from ._teacher_ensemble import TeacherEnsemble
 from .utils.fixes import _VisualBlock
 
@@ -81,10 +82,17 @@ def _teacher_block(teacher):
 def _student_block(estimator, student):
     """A box for the student: the default MLP, a torch module (class or instance), or a net."""
     if isinstance(student, NeuralNet) and getattr(student, "initialized_", False):
-        # The fitted student_, named after the parameter it was built from.
+        # The fitted student_, named after the parameter it was built from,
+        # with the architecture it got from the data and the epochs it ran.
         title, caption = _student_title(getattr(estimator, "student", None))
+        body = getattr(student.module_, "body", None)
+        if isinstance(body, MLP):
+            title = f"{title} {'-'.join(map(str, body.layer_sizes))}"
+        n_epochs = getattr(estimator, "n_iter_", len(student.history))
+        caption = ", ".join(filter(None, [caption, f"{n_epochs} epochs"]))
+        details = f"{student}\n\n{_training_summary(estimator, n_epochs)}"
         return _VisualBlock(
-            "single", student, names=title, name_details=str(student), name_caption=caption
+            "single", student, names=title, name_details=details, name_caption=caption
         )
     title, caption = _student_title(student)
     if student is None:
@@ -95,6 +103,18 @@ def _student_block(estimator, student):
     else:
         details = str(student)
     return _VisualBlock("single", student, names=title, name_details=details, name_caption=caption)
+
+
+def _training_summary(estimator, n_epochs):
+    """One line on the training: epochs, and the last losses and score."""
+    summary = f"Trained for {n_epochs} epochs"
+    curve = getattr(estimator, "loss_curve_", None)
+    if curve:
+        summary += f"; last training loss {curve[-1]:.4g}"
+    scores = getattr(estimator, "validation_scores_", None)
+    if scores:
+        summary += f", best validation score {estimator.best_validation_score_:.4f}"
+    return summary + "."
 
 
 def _student_title(student):

@@ -1,4 +1,9 @@
-"""A per-epoch progress bar for skorch nets (used by ``skdistill compress``)."""
+"""Progress of a student's training, one update per epoch: a tqdm bar on a
+terminal or in a notebook, plain lines elsewhere (a log file, a pipe, a CI
+job), where a bar's carriage returns and escape codes would be noise.
+
+``verbose`` of the distillers chooses between them (:func:`progress_callbacks`).
+"""
 
 # Authors: The skdistill developers
 # SPDX-License-Identifier: BSD-3-Clause
@@ -7,15 +12,129 @@ import sys
 
 from skorch.callbacks import Callback
 
-__all__ = ["EpochProgressBar"]
+from ._curves import SCORE_KEY
+
+__all__ = ["EpochLog", "EpochProgressBar", "progress_callbacks"]
+
+#: What each epoch reports, in order, from the net's history: (key, label, format).
+_REPORTED = (
+    ("train_loss", "train loss", ".4g"),
+    ("valid_loss", "valid loss", ".4g"),
+    (SCORE_KEY, "valid score", ".4f"),
+)
+
+
+def progress_callbacks(verbose):
+    """The callbacks that show a student's training for a distiller's ``verbose``.
+
+    ``0``: none. ``1``: a bar (:class:`EpochProgressBar`, on stderr) when
+    stderr is a terminal or the code runs in a notebook, else a line per
+    epoch (:class:`EpochLog`, on stdout). ``2`` or more: a line per epoch
+    everywhere.
+
+    Parameters
+    ----------
+    verbose : int or bool
+        A distiller's ``verbose``.
+
+    Returns
+    -------
+    callbacks : list of skorch callbacks
+        Unfitted; a fit initialises them.
+
+    Examples
+    --------
+    >>> from skdistill._progress import progress_callbacks
+    >>> progress_callbacks(0)
+    []
+    >>> progress_callbacks(2)
+    [<skdistill._progress.EpochLog object at ...>]
+    """
+    if not verbose:
+        return []
+    if verbose == 1 and _bar_is_shown():
+        return [EpochProgressBar(disable=False)]
+    return [EpochLog()]
+
+
+def _bar_is_shown():
+    """Whether a bar has somewhere to live: a terminal on stderr, or a notebook."""
+    stderr = sys.stderr
+    return _in_notebook() or bool(getattr(stderr, "isatty", lambda: False)())
+
+
+def _in_notebook():
+    """Whether tqdm draws notebook widgets here (a Jupyter kernel with ipywidgets)."""
+    from tqdm.auto import tqdm
+
+    return any(cls.__module__ == "tqdm.notebook" for cls in tqdm.__mro__)
+
+
+def _epoch_report(net):
+    """The last epoch's losses and score from the history, as (label, text) pairs."""
+    row = net.history[-1]
+    return [
+        (label, format(row[key], spec))
+        for key, label, spec in _REPORTED
+        if row.get(key) is not None
+    ]
+
+
+class EpochLog(Callback):
+    """One plain line per epoch: its number, losses, validation score and duration.
+
+    ``epoch 12/200, train loss 0.1234, valid loss 0.2345, valid score
+    0.9600, 0.08 s``: no colours nor carriage returns, flushed at once, so that a
+    log file or a pipe shows the progress as it happens.
+
+    Parameters
+    ----------
+    file : file-like, default=None
+        Where the lines are written; ``sys.stdout`` (as it is when each line
+        is written) when None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from skorch import NeuralNetRegressor
+    >>> from skdistill.progress import EpochLog
+    >>> net = NeuralNetRegressor(
+    ...     torch.nn.Linear, module__in_features=2, module__out_features=1,
+    ...     max_epochs=2, train_split=None, verbose=0, callbacks=[EpochLog()],
+    ... )
+    >>> _ = net.fit(np.zeros((8, 2), "float32"), np.zeros((8, 1), "float32"))
+    epoch 1/2, train loss ..., ... s
+    epoch 2/2, train loss ..., ... s
+    """
+
+    def __init__(self, file=None):
+        self.file = file
+
+    def on_epoch_end(self, net, **kwargs):
+        """Write the epoch's line.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The net being fitted; the line is read from the last row of its
+            ``history`` and its ``max_epochs``.
+        **kwargs
+            Other arguments skorch passes (the datasets); unused.
+        """
+        row = net.history[-1]
+        parts = [f"epoch {row['epoch']}/{net.max_epochs}"]
+        parts += [f"{label} {value}" for label, value in _epoch_report(net)]
+        parts.append(f"{row.get('dur', float('nan')):.2f} s")
+        print(", ".join(parts), file=self.file or sys.stdout, flush=True)
 
 
 class EpochProgressBar(Callback):
     """A tqdm progress bar over a skorch net's epochs.
 
-    One update per epoch, with the epoch's loss (validation loss when
-    there is one), so it costs nothing measurable, unlike skorch's
-    per-batch ``ProgressBar``. The bar's length is the net's
+    One update per epoch, with the epoch's losses (and validation score,
+    when recorded), so it costs nothing measurable, unlike skorch's
+    per-batch ``ProgressBar``. In a notebook it is tqdm's widget. The bar's length is the net's
     ``max_epochs``; early stopping ends it sooner.
 
     Parameters
@@ -73,20 +192,18 @@ class EpochProgressBar(Callback):
         )
 
     def on_epoch_end(self, net, **kwargs):
-        """Advance the bar by one epoch and show the epoch's loss.
+        """Advance the bar by one epoch and show the epoch's losses.
 
         Parameters
         ----------
         net : skorch.NeuralNet
-            The net being fitted; the loss is read from the last row of its
-            ``history`` (``valid_loss``, else ``train_loss``).
+            The net being fitted; the losses are read from the last row of
+            its ``history`` (``train_loss``, ``valid_loss``, ``valid_score``).
         **kwargs
             Other arguments skorch passes (the datasets); unused.
         """
-        row = net.history[-1]
-        loss = row.get("valid_loss", row.get("train_loss"))
-        if loss is not None:
-            self.bar_.set_postfix(loss=f"{loss:.4g}", refresh=False)
+        report = dict(_epoch_report(net))
+        self.bar_.set_postfix(report, refresh=False)
         self.bar_.update(1)
 
     def on_train_end(self, net, **kwargs):

@@ -7,6 +7,7 @@ import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_array
 
+from ._curves import ValidationR2
 from ._distiller import BaseDistiller
 from ._losses import RegressionTargets, regression_criterion
 from ._teacher_checks import check_teacher_list
@@ -36,6 +37,7 @@ __all__ = ["DistilledRegressor"]
         "device",
         "random_state",
         "verbose",
+        "warm_start",
         "preprocessor_attribute",
         "student_attributes",
     )
@@ -90,6 +92,7 @@ class DistilledRegressor(RegressorMixin, BaseDistiller):
     {device}
     {random_state}
     {verbose}
+    {warm_start}
 
     Attributes
     ----------
@@ -127,6 +130,8 @@ class DistilledRegressor(RegressorMixin, BaseDistiller):
 
     _target_layout = RegressionTargets
 
+    _validation_scorer = ValidationR2
+
     _multi_output_y = True
 
     def __init__(
@@ -152,6 +157,7 @@ class DistilledRegressor(RegressorMixin, BaseDistiller):
         device="cpu",
         random_state=None,
         verbose=0,
+        warm_start=False,
     ):
         self.teacher = teacher
         self.alpha = alpha
@@ -173,6 +179,7 @@ class DistilledRegressor(RegressorMixin, BaseDistiller):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
 
     def predict(self, X):
         """The student's predictions.
@@ -224,6 +231,11 @@ class DistilledRegressor(RegressorMixin, BaseDistiller):
                 f"{np.reshape(y, (len(y), -1)).shape[1]}."
             )
         self.n_outputs_ = n_outputs
+
+    def _warm_start_mismatch(self, fitted, outputs):
+        if outputs.shape[1] != self.n_outputs_:
+            return f"the teacher predicts {outputs.shape[1]} outputs, that fit's {self.n_outputs_}"
+        return None
 
     def _criterion(self, outputs):
         return regression_criterion(self.alpha, _scale(outputs))

@@ -138,6 +138,8 @@ class MLP(nn.Module):
     >>> from skdistill.student import MLP
     >>> MLP(4, 3, hidden_layer_sizes=(8,))(torch.zeros(2, 4)).shape
     torch.Size([2, 3])
+    >>> MLP(4, 3, hidden_layer_sizes=(8,)).layer_sizes
+    (4, 8, 3)
     """
 
     def __init__(self, n_features, n_classes, hidden_layer_sizes=(256, 256), dropout=0.0):
@@ -151,6 +153,12 @@ class MLP(nn.Module):
             width = size
         layers.append(nn.Linear(width, n_classes))
         self.layers = nn.Sequential(*layers)
+
+    @property
+    def layer_sizes(self):
+        """Widths of the layers, input and output included: ``(64, 256, 256, 10)``."""
+        linears = [layer for layer in self.layers if isinstance(layer, nn.Linear)]
+        return (linears[0].in_features, *(layer.out_features for layer in linears))
 
     def forward(self, X):
         """Map a batch of rows to their logits.

@@ -25,6 +25,7 @@ from skorch.callbacks import EarlyStopping
 from skorch.helper import predefined_split
 
 from ._net import HoldoutSplit, StudentNet, TensorBatchIterator, TensorDataset
+from ._progress import progress_callbacks
 from ._student import MLP, Standardize, build_student_module
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "make_student_net",
     "resolve_device",
     "seeded_torch",
+    "warm_start_module",
 ]
 
 #: With ``early_stopping="auto"``, early stopping is on from this many
@@ -132,6 +134,7 @@ def build_student(
     module_kwargs=None,
     net_kwargs=None,
     module=None,
+    scorer=None,
 ):
     """An unfitted skorch net around a student module and its standardisation.
 
@@ -157,7 +160,11 @@ def build_student(
         Extra parameters of the :class:`~skdistill.student.StudentNet`.
     module : nn.Module, default=None
         A ready module to train instead of a new one (a specialist starts
-        from its generalist's weights); its own standardisation is kept.
+        from its generalist's weights, a warm start from the previous fit's);
+        its own standardisation is kept.
+    scorer : skorch callback or None, default=None
+        Records the validation score of each epoch (``skdistill._curves``);
+        added to the user's net too.
 
     Returns
     -------
@@ -183,6 +190,8 @@ def build_student(
             for name, value in clone(user_net).get_params(deep=False).items()
             if not name.startswith(("module__", "criterion__"))
         }
+        if scorer is not None and params.get("callbacks") != "disable":
+            params["callbacks"] = [*(params.get("callbacks") or []), scorer]
         return type(user_net)(**{**params, **criterion, "module": module})
     # As MLPClassifier: stop when the loss has not improved by tol for
     # n_iter_no_change epochs, on held-out rows (keeping the best
@@ -208,7 +217,14 @@ def build_student(
         settings,
         device=device,
         train_split=train_split,
-        callbacks=[stopping, *[clone(callback) for callback in settings.callbacks or []]],
+        # The score first, so the stopping rule and the progress see it; the
+        # progress last, so it reports what the user's callbacks recorded.
+        callbacks=[
+            *([] if scorer is None else [scorer]),
+            stopping,
+            *[clone(callback) for callback in settings.callbacks or []],
+            *progress_callbacks(settings.verbose),
+        ],
         net_kwargs=net_kwargs,
     )
 
@@ -248,10 +264,69 @@ def make_student_net(
         train_split=train_split,
         callbacks=callbacks,
         device=device,
-        verbose=settings.verbose,
+        # skorch's PrintLog (a wide table with colour codes) stays silent:
+        # the distiller's verbose shows progress through its own callbacks.
+        verbose=0,
         **(net_kwargs or {}),
         **criterion,
     )
+
+
+def warm_start_module(net, settings):
+    """A copy of a fitted student's module, to continue training it (``warm_start``).
+
+    Parameters
+    ----------
+    net : skorch.NeuralNet
+        The fitted student (``student_``).
+    settings : TrainingSettings
+        The distiller's settings now: they must still describe the module.
+
+    Returns
+    -------
+    module : nn.Module
+        A deep copy, with the fitted weights and standardisation; the
+        previous fit's net is left as it was.
+
+    Raises
+    ------
+    ValueError
+        If ``student`` or ``hidden_layer_sizes`` changed since that fit.
+    """
+    module = copy.deepcopy(net.module_)
+    problem = _architecture_change(getattr(module, "body", None), settings)
+    if problem is not None:
+        raise ValueError(
+            f"warm_start=True continues the previous fit, whose student has {problem}. "
+            "Keep the student's settings, or set warm_start=False to start over."
+        )
+    return module
+
+
+def _architecture_change(body, settings):
+    """How a fitted body differs from what the settings build now, or None."""
+    expected = _body_class(settings.student)
+    if expected is not None and not isinstance(body, expected):
+        return f"a {type(body).__name__} body, but student now builds a {expected.__name__}"
+    if settings.student is None and isinstance(body, MLP):
+        widths = body.layer_sizes[1:-1]
+        if widths != tuple(settings.hidden_layer_sizes):
+            return (
+                f"hidden layers {widths}, but hidden_layer_sizes is now "
+                f"{tuple(settings.hidden_layer_sizes)}"
+            )
+    return None
+
+
+def _body_class(student):
+    """The class of the body a ``student`` parameter builds, where it is known."""
+    if student is None:
+        return MLP
+    if isinstance(student, NeuralNet):
+        student = student.module
+    if isinstance(student, type):
+        return student
+    return type(student) if isinstance(student, torch.nn.Module) else None
 
 
 def _make_body(module, kwargs, n_features, n_outputs):

@@ -7,7 +7,7 @@ import re
 
 import pytest
 import torch
-from conftest import small
+from conftest import LinearModule, small
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
 from sklearn.utils import estimator_html_repr
@@ -66,10 +66,21 @@ def test_fitted_estimator_shows_fitted_teacher_and_student(iris):
     # The fitted ensemble of fitted clones, with its members.
     assert "teacher: TeacherEnsemble" in texts
     assert "1: GaussianNB" in texts
-    # The trained network, with its layers.
-    assert "student: MLP" in texts
+    # The trained network: the architecture it got from the data (4
+    # features, 3 classes), the epochs it ran, and its layers.
+    assert "student: MLP 4-16-3" in texts
+    assert f"MLP 4-16-3 default student, {student.n_iter_} epochs" in texts
     assert "[initialized]" in html
     assert "in_features=4, out_features=16" in html
+    assert f"Trained for {student.n_iter_} epochs; last training loss" in html
+
+
+def test_fitted_student_of_a_module_class_shows_its_epochs(iris):
+    # Only the built-in MLP has an architecture to spell out.
+    X, y = iris
+    student = DistilledClassifier(LogisticRegression(max_iter=500), **small(max_epochs=3))
+    student.set_params(student=LinearModule).fit(X, y)
+    assert "LinearModule torch.nn.Module class, 3 epochs" in label_texts(student)
 
 
 @pytest.mark.parametrize(
@@ -110,4 +121,6 @@ def test_fitted_specialist_ensemble_shows_its_generalist(iris, logistic):
     assert "teacher: LogisticRegression" in texts
     # The fitted generalist_ is drawn with its own teacher and student inside.
     assert "generalist: DistilledClassifier" in texts
-    assert texts.count("student: MLP") == 2
+    # The ensemble's student parameter, and the generalist's fitted student.
+    assert "student: MLP" in texts
+    assert "student: MLP 4-8-3" in texts

@@ -81,6 +81,10 @@ def test_compress_writes_and_reports(files, tmp_path, capsys):
     assert "accuracy" in printed and "agreement" in printed and "predict 10k rows" in printed
     assert "teacher " in printed and "student " in printed
     assert "checked model.onnx with onnxruntime" in printed
+    # Progress into a pipe: a plain line per epoch, no bar, no escape codes.
+    epochs = [line for line in printed.splitlines() if line.startswith("epoch ")]
+    assert [line.split(",")[0] for line in epochs] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert "\x1b" not in printed and "\r" not in printed
     assert {path.name for path in out.iterdir()} == {
         "model.onnx",
         "model.safetensors",
@@ -244,3 +248,30 @@ def test_demo_is_the_default(monkeypatch, argv):
     monkeypatch.setattr("skdistill._demo.run_demo", lambda random_state: calls.append(random_state))
     assert main(argv) == 0
     assert calls == [4 if argv[1:] else 0]
+
+
+def test_demo_shows_progress_and_an_honest_summary(monkeypatch, capsys):
+    # The demo's own models, made tiny: what is checked is what it prints.
+    import functools
+
+    from skdistill import DistilledClassifier, _demo
+
+    monkeypatch.setattr(
+        _demo,
+        "RandomForestClassifier",
+        functools.partial(RandomForestClassifier, n_estimators=5, n_jobs=1),
+    )
+    monkeypatch.setattr(
+        _demo,
+        "DistilledClassifier",
+        functools.partial(DistilledClassifier, hidden_layer_sizes=(8,), max_epochs=3),
+    )
+    rows = _demo.run_demo()
+    printed = capsys.readouterr().out
+    assert [line[:9] for line in printed.splitlines() if line.startswith("epoch ")] == [
+        "epoch 1/3",
+        "epoch 2/3",
+        "epoch 3/3",
+    ]
+    assert "student: MLP 64-8-10, distilled in" in printed
+    assert printed.rstrip().endswith(_demo.summarize_comparison(rows))

@@ -6,7 +6,11 @@ and a forest). What only one task has is in test_classifier.py and
 test_regressor.py.
 """
 
+import copy
+import io
 import pickle
+import re
+import sys
 import warnings
 
 import numpy as np
@@ -393,3 +397,151 @@ def test_student_trains_and_predicts_on_cuda(task):
     np.testing.assert_allclose(task.predict(again, task.X), task.predict(gpu, task.X), atol=1e-6)
     restored = pickle.loads(pickle.dumps(gpu))
     np.testing.assert_array_equal(task.predict(restored, task.X), task.predict(gpu, task.X))
+
+
+# -- MLPClassifier's training attributes, warm starts, progress ---------------------------
+
+
+def _sklearn_mlp(task, early_stopping):
+    """scikit-learn's own MLP of the task, fitted briefly: the reference of the attributes."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    mlp = MLPClassifier if task.name == "classification" else MLPRegressor
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return mlp(
+            hidden_layer_sizes=(8,), max_iter=3, early_stopping=early_stopping, random_state=0
+        ).fit(task.X, task.y)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_training_curves_mean_what_mlp_s_mean(task, early_stopping):
+    student = _fit(task, y=task.y, early_stopping=early_stopping, max_epochs=8)
+    reference = _sklearn_mlp(task, early_stopping)
+    history = student.student_.history
+    assert student.n_iter_ == len(history)
+    np.testing.assert_allclose(student.loss_curve_, history[:, "train_loss"])
+    for name in ("best_loss_", "validation_scores_", "best_validation_score_"):
+        # None exactly where MLPClassifier / MLPRegressor has None.
+        assert (getattr(student, name) is None) == (getattr(reference, name) is None), name
+    if early_stopping:
+        assert len(student.validation_scores_) == student.n_iter_
+        assert student.best_validation_score_ == max(student.validation_scores_)
+    else:
+        assert student.best_loss_ == min(student.loss_curve_)
+
+
+def _kept_epoch_score(student):
+    """The validation score of the epoch whose weights early stopping kept."""
+    [stopping] = [cb for name, cb in student.student_.callbacks_ if name == "EarlyStopping"]
+    return student.validation_scores_[stopping.best_epoch_ - 1]
+
+
+def test_validation_scores_are_the_estimator_s_score_on_the_validation_rows(task):
+    n_train = len(task.X) * 2 // 3
+    X_val, y_val = task.X[n_train:], task.y[n_train:]
+    student = task.estimator(task.teacher, **small(max_epochs=15, n_iter_no_change=100))
+    student.fit(task.X[:n_train], task.y[:n_train], X_val=X_val, y_val=y_val)
+    # Read off the validation loss's forward pass, yet the estimator's score
+    # (accuracy, or R^2) of the weights kept.
+    assert _kept_epoch_score(student) == pytest.approx(student.score(X_val, y_val), abs=1e-6)
+    # Without y_val the rows are scored against the teacher.
+    student.fit(task.X[:n_train], task.y[:n_train], X_val=X_val)
+    expected = student.score(X_val, task.teacher.predict(X_val))
+    assert _kept_epoch_score(student) == pytest.approx(expected, abs=1e-6)
+
+
+class _WeightsAtStart(Callback):
+    """Records the module's weights as training begins (on the class: fits clone callbacks)."""
+
+    seen = []
+
+    def on_train_begin(self, net, **kwargs):
+        type(self).seen.append(copy.deepcopy(net.module_.state_dict()))
+
+
+def test_warm_start_continues_from_the_previous_weights(task):
+    _WeightsAtStart.seen = []
+    student = task.estimator(task.teacher, callbacks=[_WeightsAtStart()], **small(max_epochs=6))
+    student.fit(task.X, task.y)
+    first_curve = list(student.loss_curve_)
+    final = copy.deepcopy(student.student_.module_.state_dict())
+    first_net = student.student_
+
+    student.set_params(warm_start=True, max_epochs=4).fit(task.X, task.y)
+    # The second fit's first step starts from the first fit's final weights,
+    # standardisation and output layer.
+    for name, value in _WeightsAtStart.seen[1].items():
+        torch.testing.assert_close(value, final[name], rtol=0, atol=0, msg=name)
+    assert student.n_iter_ == 4
+    assert student.loss_curve_[:6] == first_curve and len(student.loss_curve_) == 10
+    # The curve goes on from where it stopped, not from the start.
+    assert student.loss_curve_[6] < (first_curve[0] + first_curve[-1]) / 2
+    assert student.best_loss_ == min(student.loss_curve_)
+    # The previous fit's net is left as it was.
+    for name, value in first_net.module_.state_dict().items():
+        torch.testing.assert_close(value, final[name], rtol=0, atol=0)
+
+    # warm_start=False starts over: the same model as a fresh fit.
+    cold = student.set_params(warm_start=False, max_epochs=6).fit(task.X, task.y)
+    assert cold.loss_curve_ == first_curve
+    np.testing.assert_array_equal(
+        task.predict(cold, task.X), task.predict(_fit(task, y=task.y, max_epochs=6), task.X)
+    )
+
+
+def test_warm_start_refuses_a_fit_it_cannot_continue(task):
+    student = _fit(task, y=task.y, max_epochs=2, warm_start=True)
+    with pytest.raises(ValueError, match="warm_start=True continues .* this X has 2"):
+        student.fit(task.X[:, :2], task.y)
+    with pytest.raises(ValueError, match="hidden_layer_sizes is now \\(8,\\)"):
+        clone(student).set_params(max_epochs=1).fit(task.X, task.y).set_params(
+            hidden_layer_sizes=(8,)
+        ).fit(task.X, task.y)
+    with pytest.raises(ValueError, match="student now builds a LinearModule"):
+        student.set_params(student=LinearModule).fit(task.X, task.y)
+
+
+def test_warm_start_in_a_search_starts_each_clone_over(task):
+    grid = {"warm_start": [False, True]}
+    search = GridSearchCV(task.estimator(task.teacher, **small()), grid, cv=2).fit(task.X, task.y)
+    scores = search.cv_results_["mean_test_score"]
+    assert scores[0] == scores[1]
+
+
+_EPOCH_LINE = re.compile(
+    r"epoch (\d+)/(\d+), train loss [-+.e\d]+(, valid loss [-+.e\d]+, valid score [-.\d]+)?, "
+    r"[\d.]+ s"
+)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_verbose_prints_one_plain_line_per_epoch_into_a_pipe(task, capsys, early_stopping):
+    student = _fit(task, y=task.y, verbose=1, max_epochs=5, early_stopping=early_stopping)
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert len(lines) == student.n_iter_ == 5 and err == ""
+    for epoch, line in enumerate(lines, start=1):
+        match = _EPOCH_LINE.fullmatch(line)
+        assert match and match.group(1, 2) == (str(epoch), "5"), line
+        assert bool(match.group(3)) == early_stopping
+    assert "\x1b" not in out and "\r" not in out
+    _fit(task, y=task.y, verbose=0, max_epochs=2)
+    assert capsys.readouterr() == ("", "")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_verbose_shows_a_bar_on_a_terminal(task, monkeypatch, capsys):
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    _fit(task, y=task.y, verbose=1, max_epochs=3)
+    assert "3/3" in terminal.getvalue() and "train loss=" in terminal.getvalue()
+    assert capsys.readouterr().out == ""
+    # verbose=2: lines even on a terminal.
+    _fit(task, y=task.y, verbose=2, max_epochs=3)
+    assert len(capsys.readouterr().out.splitlines()) == 3

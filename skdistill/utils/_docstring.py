@@ -143,11 +143,45 @@ _SHARED = {
         early-stopping split and the transfer set. Torch's global generator
         is left as it was.""",
     "verbose": """verbose : int, default=0
-        Print skorch's per-epoch log when positive.""",
+        Progress of the student's training, one update per epoch. 0:
+        silent. 1: a progress bar (tqdm) with the epoch's losses when
+        stderr is a terminal or in a notebook, else one plain line per
+        epoch on stdout (``epoch 12/200, train loss 0.1234, valid loss
+        0.2345, valid score 0.9600, 0.08 s``), without escape codes, for
+        logs and pipes. 2: the lines everywhere. A skorch net passed as
+        ``student`` keeps its own ``verbose``.""",
+    "warm_start": """warm_start : bool, default=False
+        When True, reuse the solution of the previous call to fit as
+        initialization (as ``MLPClassifier``): the student continues from
+        its fitted weights, input standardisation and output layer, for up
+        to ``max_epochs`` more epochs (with a new optimizer), on the
+        teacher's outputs for the new X. X must have the same columns, the
+        teacher the same outputs (classes), and ``student`` and
+        ``hidden_layer_sizes`` must not change. ``n_iter_`` counts the
+        epochs of the last fit; ``loss_curve_`` and ``validation_scores_``
+        go on from the previous fit's. ``clone`` (a search) starts over.""",
     "student_attributes": """student_ : skorch.NeuralNet
         The fitted student, with its ``module_`` and ``history``.
     n_iter_ : int
-        Epochs the student was trained for.
+        Epochs the student was trained for in the last fit.
+    loss_curve_ : list of float
+        The training loss of each epoch (the weighted mean over the
+        training rows), continued by a warm start.
+    best_loss_ : float or None
+        The lowest training loss of ``loss_curve_``; None when the student
+        was validated (early stopping), as ``MLPClassifier``'s.
+    validation_scores_ : list of float or None
+        With early stopping, the score on the validation rows at each
+        epoch: the accuracy of a classifier, R² (averaged over outputs) of a
+        regressor, the estimator's ``score``. A row is scored against its
+        label (or ``y``) where it has one, else against the teacher's
+        label (or prediction), so rows without labels count too; rows
+        weigh their weights. Read off the outputs the validation loss is
+        computed on, at no extra cost. None without early stopping.
+    best_validation_score_ : float or None
+        The highest of ``validation_scores_``; None without early
+        stopping. The kept weights are those of the lowest validation
+        loss, which may come from another epoch.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)

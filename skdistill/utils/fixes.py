@@ -11,7 +11,12 @@ is what scikit-learn's own estimators use for the same job.
 from sklearn.base import _fit_context
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, _is_fitted, _num_samples
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _is_fitted,
+    _num_features,
+    _num_samples,
+)
 
 try:  # scikit-learn >= 1.7
     from sklearn.utils._repr_html.estimator import _VisualBlock
@@ -26,6 +31,7 @@ __all__ = [
     "_check_sample_weight",
     "_fit_context",
     "_is_fitted",
+    "_num_features",
     "_num_samples",
     "_safe_indexing",
 ]
