@@ -31,7 +31,16 @@ from sklearn.utils.validation import (
 
 from ._base import TeacherMixin
 from ._predict import predict_logits
-from ._preprocessing import as_float32, concat_rows, make_preprocessor, student_features
+from ._preprocessing import (
+    AutoPreprocessor,
+    as_float32,
+    column_kind,
+    concat_rows,
+    is_frame,
+    make_preprocessor,
+    missing_values_named,
+    student_features,
+)
 from ._teacher_checks import check_teacher_n_features, fit_teachers, is_fitted
 from ._training import (
     TrainingSettings,
@@ -279,22 +288,27 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
         self.preprocessor_ = make_preprocessor(self.preprocessor, X)
         multi_output = self._multi_output_y
         if self.preprocessor_ is None:
-            if y is None:
-                X_student = validate_data(self, X, dtype=[np.float32, np.float64])
-            else:
-                X_student, y = validate_data(
-                    self, X, y, dtype=[np.float32, np.float64], multi_output=multi_output
-                )
+            with missing_values_named(X, fitted=False):
+                if y is None:
+                    X_student = validate_data(self, X, dtype=[np.float32, np.float64])
+                else:
+                    X_student, y = validate_data(
+                        self, X, y, dtype=[np.float32, np.float64], multi_output=multi_output
+                    )
             X_student = as_float32(X_student, checked=True)
         else:
             validate_data(self, X, skip_check_array=True)
             if y is not None:
                 y = np.asarray(y) if multi_output else column_or_1d(y, warn=True)
                 check_consistent_length(X, y)
-            X_student = self.preprocessor_.fit_transform(X)
             X_student = as_float32(
-                X_student.toarray() if hasattr(X_student, "toarray") else X_student
+                self.preprocessor_.fit_transform(X), preprocessor=self.preprocessor_
             )
+        # How a custom preprocessor's columns reach its ONNX graph (to_onnx):
+        # as numbers or as strings. The automatic preprocessing knows its own.
+        self._column_kinds = None
+        if is_frame(X) and not isinstance(self.preprocessor_, AutoPreprocessor | None):
+            self._column_kinds = [column_kind(dtype) for dtype in X.dtypes]
         if y is not None:
             y = self._check_targets(y)
         return X_student, y
@@ -313,7 +327,14 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
             if len(X_extra) == 0:
                 raise ValueError(f"{name} has no rows.")
             return [X_extra]
-        X_extra = check_array(X_extra, dtype=[np.float32, np.float64], input_name=name)
+        # With a preprocessor, NaN is its to handle (the automatic one imputes it).
+        with missing_values_named(X_extra, fitted=False, name=name):
+            X_extra = check_array(
+                X_extra,
+                dtype=[np.float32, np.float64],
+                ensure_all_finite="allow-nan" if self.preprocessor_ is not None else True,
+                input_name=name,
+            )
         if X_extra.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"{name} has {X_extra.shape[1]} features, but X has {self.n_features_in_}."
@@ -361,7 +382,8 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
         """The student's raw outputs (logits, or predictions) on rows of X."""
         check_is_fitted(self)
         if self.preprocessor_ is None:
-            X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+            with missing_values_named(X, fitted=True):
+                X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
             features = as_float32(X, checked=True)
         else:
             validate_data(self, X, reset=False, skip_check_array=True)

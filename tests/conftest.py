@@ -82,11 +82,16 @@ class Task:
         """What the student says: probabilities, or predictions."""
         return student.predict_proba(X) if self.name == "classification" else student.predict(X)
 
-    def counting_teacher(self):
-        """A fitted teacher of the task that counts its calls and rows (reset to 0)."""
+    def counting_teacher(self, model=None):
+        """A fitted teacher of the task that counts its calls and rows (reset to 0).
+
+        It wraps ``model``, or the unfitted teacher fitted on X and y.
+        """
         self.counting.calls = self.counting.rows = 0
         self.counting.seen = []
-        return self.counting(clone(self.unfitted_teacher).fit(self.X, self.y))
+        if model is None:
+            model = clone(self.unfitted_teacher).fit(self.X, self.y)
+        return self.counting(model)
 
 
 @pytest.fixture(scope="session", params=["classification", "regression"])
