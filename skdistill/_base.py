@@ -7,7 +7,7 @@ from sklearn.base import clone
 from sklearn.utils import get_tags
 
 from ._html_repr import visual_block
-from ._teacher_checks import as_teacher_list, is_fitted
+from ._teacher_checks import as_teacher_list, clone_unfitted, is_fitted
 
 __all__ = ["TeacherMixin"]
 
@@ -82,4 +82,4 @@ def _clone_teacher(teacher):
         return type(teacher)(_clone_teacher(estimator) for estimator in teacher)
     if is_fitted(teacher):
         return teacher
-    return clone(teacher, safe=False)
+    return clone_unfitted(teacher)
