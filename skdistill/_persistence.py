@@ -40,12 +40,13 @@ import numpy as np
 import torch
 
 from ._classifier import DistilledClassifier
+from ._distiller import check_parameters
 from ._export import fitted_student_module
 from ._json_arrays import decode_array, encode_array, is_plain_scalar, python_scalar
 from ._losses import classification_criterion, regression_criterion
 from ._regressor import DistilledRegressor
 from ._student import MLP, Standardize, StudentModule, build_student_module
-from ._training import TrainingSettings, check_student_settings, make_student_net, resolve_device
+from ._training import TrainingSettings, make_student_net, resolve_device
 from ._version import __version__
 
 __all__ = ["save_student", "load_student", "WEIGHTS_FILE", "METADATA_FILE", "FORMAT_VERSION"]
@@ -267,16 +268,16 @@ def load_student(directory, *, device="cpu"):
         header alone) against the architecture it describes, before
         anything is allocated for the network.
 
+    See Also
+    --------
+    save_student : Write the files.
+
     Notes
     -----
     Only the estimator's own parameters with plain values are restored,
     each validated as ``fit`` would; ``memory``, ``callbacks``, ``n_jobs``
     and ``verbose`` keep their defaults whatever the file says (see
     :func:`save_student`).
-
-    See Also
-    --------
-    save_student : Write the files.
 
     Examples
     --------
@@ -298,6 +299,7 @@ def load_student(directory, *, device="cpu"):
     >>> loaded.teacher_ is None
     True
     """
+    resolved_device = resolve_device(device)
     directory = Path(directory)
     metadata_path, weights_path = directory / METADATA_FILE, directory / WEIGHTS_FILE
     for path in (metadata_path, weights_path):
@@ -327,7 +329,7 @@ def load_student(directory, *, device="cpu"):
     else:
         criterion = regression_criterion(estimator.alpha, module.output_scale.tolist())
     settings = TrainingSettings.from_params(estimator.get_params(deep=False))
-    net = make_student_net(module, criterion, settings, device=resolve_device(device))
+    net = make_student_net(module, criterion, settings, device=resolved_device)
     net.initialize().module_.eval()
     if cls is DistilledClassifier:
         estimator.classes_ = decode_array(metadata["classes"], metadata["classes_dtype"])
@@ -643,8 +645,7 @@ def _restored_estimator(cls, metadata, device):
             params[name] = tuple(params[name])
     try:
         estimator = cls(teacher=None, device=device, **params)
-        estimator._validate_params()
-        check_student_settings(estimator.student, estimator.hidden_layer_sizes)
+        check_parameters(estimator)
     except (TypeError, ValueError) as error:
         raise ValueError(str(error)) from error
     sizes = metadata["architecture"]["hidden_layer_sizes"]
