@@ -82,11 +82,15 @@ def check_student_settings(student, hidden_layer_sizes):
     hidden_layer_sizes : array-like
         A distiller's ``hidden_layer_sizes`` parameter.
     """
-    if np.asarray(hidden_layer_sizes).ndim != 1 or not all(
-        isinstance(size, Integral) and size >= 1 for size in hidden_layer_sizes
-    ):
+    not_sizes = (
+        [hidden_layer_sizes]
+        if isinstance(hidden_layer_sizes, (str, bytes)) or not np.iterable(hidden_layer_sizes)
+        else [size for size in hidden_layer_sizes if not _is_layer_width(size)]
+    )
+    if not_sizes:
         raise ValueError(
-            f"hidden_layer_sizes must be a tuple of positive integers; got {hidden_layer_sizes!r}."
+            f"hidden_layer_sizes must be a tuple of positive integers, such as (256, 256); "
+            f"got {hidden_layer_sizes!r}, and {not_sizes[0]!r} is not a layer width."
         )
     if student is None or isinstance(student, torch.nn.Module):
         return
@@ -106,6 +110,11 @@ def check_student_settings(student, hidden_layer_sizes):
         "student must be None, a torch.nn.Module class or instance, or an unfitted "
         f"skorch.NeuralNet; got {type(student).__name__}."
     )
+
+
+def _is_layer_width(size):
+    """A positive integer; not a bool (True is an Integral, but not a width)."""
+    return isinstance(size, Integral) and not isinstance(size, (bool, np.bool_)) and size >= 1
 
 
 def early_stopping_on(early_stopping, n_samples, has_validation):

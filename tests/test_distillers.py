@@ -318,6 +318,11 @@ def test_invalid_parameters_are_named_before_the_teacher_runs(task, params, matc
     "params, error, match",
     [
         ({"hidden_layer_sizes": (8, 0)}, ValueError, "hidden_layer_sizes"),
+        ({"hidden_layer_sizes": (True,)}, ValueError, "True is not a layer width"),
+        ({"hidden_layer_sizes": (np.True_,)}, ValueError, "True_? is not a layer width"),
+        ({"hidden_layer_sizes": (2.0,)}, ValueError, "2.0 is not a layer width"),
+        ({"hidden_layer_sizes": ("8",)}, ValueError, "'8' is not a layer width"),
+        ({"hidden_layer_sizes": ((8, 8), 4)}, ValueError, r"\(8, 8\) is not a layer width"),
         ({"device": "gpu0"}, ValueError, "device='gpu0' is not a torch device"),
         ({"student": "mlp"}, TypeError, "student must be None"),
     ],
