@@ -37,6 +37,7 @@ from ._training import (
     TrainingSettings,
     build_student,
     check_student_settings,
+    finish_training,
     resolve_device,
     seeded_torch,
 )
@@ -263,9 +264,7 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
                 net_kwargs=net_kwargs,
             )
             net.fit(X_train, targets)
-        # A fitted student predicts in eval mode; prediction never switches it.
-        net.module_.eval()
-        return net
+        return finish_training(net)
 
     # -- checks ----------------------------------------------------------------------
 

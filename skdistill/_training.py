@@ -32,6 +32,7 @@ __all__ = [
     "build_student",
     "check_student_settings",
     "early_stopping_on",
+    "finish_training",
     "label_indices",
     "make_student_net",
     "resolve_device",
@@ -295,6 +296,43 @@ def _user_net_body(net, n_features, n_outputs):
         if name.startswith("module__")
     }
     return _make_body(params["module"], body_kwargs, n_features, n_outputs)
+
+
+def finish_training(net):
+    """A student net after ``fit``: refused if its training diverged, else put in eval mode.
+
+    Parameters
+    ----------
+    net : skorch.NeuralNet
+        Fitted.
+
+    Returns
+    -------
+    net : skorch.NeuralNet
+        The same net, its module in eval mode (a fitted student predicts in
+        eval mode; prediction never switches it).
+
+    Raises
+    ------
+    ValueError
+        If a weight or buffer of the module is NaN or infinite, as
+        scikit-learn's MLP does: such a student would predict NaN.
+    """
+    diverged = [
+        name
+        for name, tensor in net.module_.state_dict().items()
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all()
+    ]
+    if diverged:
+        raise ValueError(
+            "Solver produced non-finite parameter weights. The input data may contain "
+            "large values and need to be preprocessed. The student's "
+            f"{', '.join(diverged[:3])}{' ...' if len(diverged) > 3 else ''} became NaN or "
+            f"infinite during training: scale the features (a StandardScaler, or a "
+            f"preprocessor), or lower lr (now {net.lr})."
+        )
+    net.module_.eval()
+    return net
 
 
 def resolve_device(device):

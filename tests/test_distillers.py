@@ -379,6 +379,23 @@ def test_huge_and_constant_features_train_without_nan(task):
     assert task.fidelity(student, student.teacher_, X) > task.good_fidelity
 
 
+@pytest.mark.parametrize("feature", ["near-float32-limits", "subnormal-spread"])
+def test_features_at_float32_limits_train_to_finite_predictions(task, feature):
+    X = task.X.copy()
+    rare = np.random.default_rng(0).random(len(X)) < 0.02
+    if feature == "near-float32-limits":
+        X[:, 0] = np.where(rare, 2.7e38, -1e38)
+    else:
+        X[:, 1] = np.where(rare, 1e-45, 0.0)
+    student = _fit(task, X=X, max_epochs=5)
+    assert np.isfinite(task.predict(student, X)).all()
+
+
+def test_a_diverging_student_is_refused(task):
+    with pytest.raises(ValueError, match="Solver produced non-finite parameter weights.*lower lr"):
+        _fit(task, lr=1e30, max_epochs=5)
+
+
 # -- devices --------------------------------------------------------------------------------
 
 
