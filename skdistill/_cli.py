@@ -10,10 +10,15 @@ ONNX and as safe (pickle-free) files, with a teacher-versus-student report.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import argparse
+import math
+import pickle
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
+
+from ._version import __version__
 
 __all__ = ["main"]
 
@@ -21,6 +26,10 @@ __all__ = ["main"]
 EXIT_USAGE = 2
 #: Exit status of a command that failed for another reason (a missing package).
 EXIT_FAILURE = 1
+
+#: Rows the split must leave on each side: training and held-out.
+MIN_TRAINING_ROWS = 2
+MIN_TEST_ROWS = 1
 
 _CSV_SUFFIXES = {".csv", ".txt"}
 _COMPRESSION_SUFFIXES = {".gz", ".bz2", ".zip", ".xz", ".zst"}
@@ -76,6 +85,7 @@ def _build_parser():
         prog="skdistill",
         description="Distil fitted scikit-learn classifiers into small neural nets.",
     )
+    parser.add_argument("--version", action="version", version=f"skdistill {__version__}")
     commands = parser.add_subparsers(dest="command")
     demo = commands.add_parser(
         "demo", help="distil a random forest on scikit-learn's digits and compare (the default)"
@@ -189,32 +199,23 @@ def _layer_sizes(text):
 
 
 def _compress(args):
+    # Every check that needs no file comes first: a typo in an option must
+    # not wait for the data and the teacher to load.
+    student = _student(args)
     for what, path in (("TEACHER", args.teacher), ("DATA", args.data)):
         if not Path(path).is_file():
             raise CommandError(f"{what} file not found: {path}")
+    out = _output_directory(Path(args.out))
     _require_packages()
     teacher = _load_teacher(Path(args.teacher))
     table = _read_table(Path(args.data))
     X, y = _features_and_labels(table, teacher, args.target, args.data)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CommandError(f"--out {out} exists and is not a directory.")
 
-    from sklearn.model_selection import train_test_split
-
-    from ._classifier import DistilledClassifier
     from ._demo import compare, format_comparison
     from ._export import to_onnx
     from ._persistence import METADATA_FILE, WEIGHTS_FILE, save_student
-    from ._progress import EpochProgressBar
 
-    if len(X) < 2:
-        raise CommandError(f"DATA {args.data} has {len(X)} row(s); at least 2 are needed.")
-    split = train_test_split(
-        *([X] if y is None else [X, y]), test_size=args.test_size, random_state=args.random_state
-    )
-    X_train, X_test = split[0], split[1]
-    y_train, y_test = (None, None) if y is None else (split[2], split[3])
+    X_train, X_test, y_train, y_test = _split(X, y, args)
     print(
         f"data: {args.data}: {len(X)} rows, {X.shape[1]} features; "
         f"{len(X_train)} training rows, {len(X_test)} held-out rows"
@@ -222,22 +223,7 @@ def _compress(args):
     )
     print(f"teacher: {_describe(teacher)} from {args.teacher}")
 
-    student = DistilledClassifier(
-        teacher,
-        temperature=args.temperature,
-        alpha=args.alpha,
-        loss=args.loss,
-        hidden_layer_sizes=args.hidden_layer_sizes,
-        max_epochs=args.max_epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        early_stopping={"auto": "auto", "on": True, "off": False}[args.early_stopping],
-        device=args.device,
-        random_state=args.random_state,
-        verbose=int(args.verbose),
-        # skorch's own log replaces the bar with --verbose.
-        callbacks=None if args.verbose else [EpochProgressBar()],
-    )
+    student.set_params(teacher=teacher)
     start = time.perf_counter()
     try:
         student.fit(X_train, y_train)
@@ -250,7 +236,6 @@ def _compress(args):
     )
 
     try:
-        out.mkdir(parents=True, exist_ok=True)
         save_student(student, out)
         onnx_path = to_onnx(student, out / "model.onnx")
     except (OSError, ValueError) as error:
@@ -286,6 +271,71 @@ def _compress(args):
     return 0
 
 
+def _student(args):
+    """The unfitted DistilledClassifier of the student options, checked as fit would."""
+    from ._classifier import DistilledClassifier
+    from ._distiller import check_parameters
+    from ._progress import EpochProgressBar
+
+    student = DistilledClassifier(
+        None,
+        temperature=args.temperature,
+        alpha=args.alpha,
+        loss=args.loss,
+        hidden_layer_sizes=args.hidden_layer_sizes,
+        max_epochs=args.max_epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        early_stopping={"auto": "auto", "on": True, "off": False}[args.early_stopping],
+        device=args.device,
+        random_state=args.random_state,
+        verbose=int(args.verbose),
+        # skorch's own log replaces the bar with --verbose.
+        callbacks=None if args.verbose else [EpochProgressBar()],
+    )
+    try:
+        check_parameters(student)
+    except (ValueError, TypeError) as error:
+        raise CommandError(f"invalid student option (see --help): {error}") from error
+    return student
+
+
+def _output_directory(out):
+    """``out``, created, once a file could be written in it (before any training)."""
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {out} exists and is not a directory.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise CommandError(f"--out {out} is not a writable directory: {error}") from error
+    return out
+
+
+def _split(X, y, args):
+    """Training and held-out rows (and labels), or a clear refusal when a side is too small."""
+    from sklearn.model_selection import train_test_split
+
+    # train_test_split's sizes: the held-out share rounded up.
+    n_test = math.ceil(args.test_size * len(X))
+    n_train = len(X) - n_test
+    if n_train < MIN_TRAINING_ROWS or n_test < MIN_TEST_ROWS:
+        raise CommandError(
+            f"--test-size {args.test_size} splits the {len(X)} rows of DATA {args.data} into "
+            f"{n_train} training and {n_test} held-out rows; at least {MIN_TRAINING_ROWS} "
+            f"training rows and {MIN_TEST_ROWS} held-out row are needed: "
+            + ("lower --test-size." if n_train < MIN_TRAINING_ROWS else "raise --test-size.")
+            + ("" if len(X) >= MIN_TRAINING_ROWS + MIN_TEST_ROWS else " DATA needs more rows.")
+        )
+    split = train_test_split(
+        *([X] if y is None else [X, y]), test_size=args.test_size, random_state=args.random_state
+    )
+    X_train, X_test = split[0], split[1]
+    y_train, y_test = (None, None) if y is None else (split[2], split[3])
+    return X_train, X_test, y_train, y_test
+
+
 def _require_packages():
     """Check for pandas, safetensors, onnx and onnxscript; a one-line error names the missing."""
     missing = []
@@ -312,6 +362,13 @@ def _load_teacher(path):
         raise CommandError(f"TEACHER file not found: {path}")
     try:
         teacher = joblib.load(path)
+    except (pickle.UnpicklingError, EOFError, KeyError) as error:
+        # KeyError: an unknown pickle opcode in joblib's unpickler.
+        raise CommandError(
+            f"TEACHER {path} is not a file written by joblib.dump or pickle.dump "
+            f"({type(error).__name__}: {error}); save the fitted classifier with "
+            "joblib.dump(teacher, path)."
+        ) from error
     except Exception as error:
         raise CommandError(
             f"could not load TEACHER {path} with joblib: {type(error).__name__}: {error}"

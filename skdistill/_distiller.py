@@ -46,6 +46,7 @@ from ._training import (
     TrainingSettings,
     build_student,
     check_student_settings,
+    finish_training,
     resolve_device,
     seeded_torch,
 )
@@ -56,9 +57,10 @@ from .utils.fixes import (
     _check_sample_weight,
     _fit_context,
     _num_samples,
+    validate_parameter_constraints,
 )
 
-__all__ = ["BaseDistiller"]
+__all__ = ["BaseDistiller", "check_parameters"]
 
 
 class Validation(NamedTuple):
@@ -200,8 +202,7 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
             The fitted estimator.
         """
         teachers = self._check_teachers()
-        check_student_settings(self.student, self.hidden_layer_sizes)
-        device = resolve_device(self.device)
+        device = _check_student_and_device(self)
         self._check_fit_request(X_val)
         if y_val is not None and X_val is None:
             raise ValueError("y_val was given without X_val.")
@@ -272,9 +273,7 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
                 net_kwargs=net_kwargs,
             )
             net.fit(X_train, targets)
-        # A fitted student predicts in eval mode; prediction never switches it.
-        net.module_.eval()
-        return net
+        return finish_training(net)
 
     # -- checks ----------------------------------------------------------------------
 
@@ -389,6 +388,41 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
             validate_data(self, X, reset=False, skip_check_array=True)
             features = student_features(self.preprocessor_, X)
         return predict_logits(self.student_.module_, features, self.student_.device)
+
+
+def check_parameters(estimator):
+    """Check a distiller's parameters as its ``fit`` does before it looks at any data.
+
+    For callers that build a distiller from outside input (the command line,
+    a saved student's file) and refuse bad settings before they load data or
+    a teacher: the parameter constraints, the student settings, the device.
+
+    Parameters
+    ----------
+    estimator : BaseDistiller
+        An unfitted distiller; its ``teacher`` is not checked.
+
+    Returns
+    -------
+    device : str
+        The torch device it would train on.
+
+    Raises
+    ------
+    ValueError or TypeError
+        Naming the first parameter that ``fit`` would refuse.
+    """
+    validate_parameter_constraints(
+        estimator._parameter_constraints,
+        estimator.get_params(deep=False),
+        caller_name=type(estimator).__name__,
+    )
+    return _check_student_and_device(estimator)
+
+
+def _check_student_and_device(estimator):
+    check_student_settings(estimator.student, estimator.hidden_layer_sizes)
+    return resolve_device(estimator.device)
 
 
 def _check_weights(sample_weight, X):

@@ -9,6 +9,8 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
+import skdistill
+from skdistill import DistilledClassifier
 from skdistill.__main__ import main
 from skdistill.export import read_onnx_metadata
 from skdistill.persistence import load_student
@@ -34,6 +36,7 @@ def files(tmp_path_factory):
         "regressor": root / "regressor.joblib",
         "list": root / "list.pkl",
         "garbage": root / "garbage.joblib",
+        "empty": root / "empty.joblib",
     }
     X.assign(species=y).to_csv(paths["csv"], index=False)
     X.to_csv(paths["features_csv"], index=False)
@@ -46,6 +49,7 @@ def files(tmp_path_factory):
     with open(paths["list"], "wb") as file:
         pickle.dump([1, 2, 3], file)
     paths["garbage"].write_text("not a pickle")
+    paths["empty"].write_bytes(b"")
     return paths
 
 
@@ -146,7 +150,8 @@ def test_missing_files(files, tmp_path, capsys):
     [
         ("list", "holds a list, not a scikit-learn classifier"),
         ("regressor", "holds a regressor (RandomForestRegressor), not a classifier"),
-        ("garbage", "could not load TEACHER"),
+        ("garbage", "is not a file written by joblib.dump or pickle.dump (KeyError: 110)"),
+        ("empty", "is not a file written by joblib.dump or pickle.dump (EOFError"),
     ],
 )
 def test_not_a_classifier(files, tmp_path, capsys, teacher, message):
@@ -244,3 +249,56 @@ def test_demo_is_the_default(monkeypatch, argv):
     monkeypatch.setattr("skdistill._demo.run_demo", lambda random_state: calls.append(random_state))
     assert main(argv) == 0
     assert calls == [4 if argv[1:] else 0]
+
+
+def _forbidden(*args, **kwargs):
+    raise AssertionError("the command went on after bad input")
+
+
+def test_test_size_leaving_too_few_training_rows(files, tmp_path, capsys):
+    sixty = tmp_path / "sixty.csv"
+    pd.read_csv(files["csv"]).sample(60, random_state=0).to_csv(sixty, index=False)
+    argv = ["compress", str(files["forest"]), str(sixty), "--out", str(tmp_path / "out")]
+    err = _error(capsys, argv + ["--target", "species", "--test-size", "0.99"])
+    assert "splits the 60 rows of DATA" in err and "into 0 training and 60 held-out rows" in err
+    assert "lower --test-size" in err
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--alpha", "2"], "The 'alpha' parameter of DistilledClassifier must be"),
+        (["--temperature", "0"], "The 'temperature' parameter"),
+        (["--lr", "-1"], "The 'lr' parameter"),
+        (["--max-epochs", "0"], "The 'max_epochs' parameter"),
+        (["--batch-size", "0"], "The 'batch_size' parameter"),
+        (["--device", "nonsense"], "device='nonsense' is not a torch device"),
+    ],
+)
+def test_student_options_are_checked_before_loading(
+    files, tmp_path, capsys, monkeypatch, option, message
+):
+    monkeypatch.setattr(joblib, "load", _forbidden)
+    monkeypatch.setattr(pd, "read_csv", _forbidden)
+    out = tmp_path / "out"
+    argv = ["compress", str(files["forest"]), str(files["csv"]), "--out", str(out)]
+    err = _error(capsys, argv + ["--target", "species", *option])
+    assert "invalid student option (see --help): " in err and message in err
+    assert not out.exists()
+
+
+def test_unwritable_out_is_refused_before_training(files, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(DistilledClassifier, "fit", _forbidden)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    for out in ("/proc/nope", str(a_file / "sub")):
+        argv = ["compress", str(files["forest"]), str(files["csv"]), "--out", out]
+        err = _error(capsys, argv + ["--target", "species"])
+        assert f"--out {out} is not a writable directory" in err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"skdistill {skdistill.__version__}\n"

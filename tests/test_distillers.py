@@ -396,6 +396,11 @@ def test_invalid_parameters_are_named_before_the_teacher_runs(task, params, matc
     "params, error, match",
     [
         ({"hidden_layer_sizes": (8, 0)}, ValueError, "hidden_layer_sizes"),
+        ({"hidden_layer_sizes": (True,)}, ValueError, "True is not a layer width"),
+        ({"hidden_layer_sizes": (np.True_,)}, ValueError, "True_? is not a layer width"),
+        ({"hidden_layer_sizes": (2.0,)}, ValueError, "2.0 is not a layer width"),
+        ({"hidden_layer_sizes": ("8",)}, ValueError, "'8' is not a layer width"),
+        ({"hidden_layer_sizes": ((8, 8), 4)}, ValueError, r"\(8, 8\) is not a layer width"),
         ({"device": "gpu0"}, ValueError, "device='gpu0' is not a torch device"),
         ({"student": "mlp"}, TypeError, "student must be None"),
     ],
@@ -449,6 +454,23 @@ def test_huge_and_constant_features_train_without_nan(task):
     student = task.estimator(teacher, **small(max_epochs=40)).fit(X, task.y)
     assert np.isfinite(task.predict(student, X)).all()
     assert task.fidelity(student, student.teacher_, X) > task.good_fidelity
+
+
+@pytest.mark.parametrize("feature", ["near-float32-limits", "subnormal-spread"])
+def test_features_at_float32_limits_train_to_finite_predictions(task, feature):
+    X = task.X.copy()
+    rare = np.random.default_rng(0).random(len(X)) < 0.02
+    if feature == "near-float32-limits":
+        X[:, 0] = np.where(rare, 2.7e38, -1e38)
+    else:
+        X[:, 1] = np.where(rare, 1e-45, 0.0)
+    student = _fit(task, X=X, max_epochs=5)
+    assert np.isfinite(task.predict(student, X)).all()
+
+
+def test_a_diverging_student_is_refused(task):
+    with pytest.raises(ValueError, match="Solver produced non-finite parameter weights.*lower lr"):
+        _fit(task, lr=1e30, max_epochs=5)
 
 
 # -- devices --------------------------------------------------------------------------------
