@@ -15,7 +15,6 @@ import pickle
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 from ._version import __version__
@@ -99,7 +98,10 @@ def _build_parser():
             "Distil a fitted classifier (TEACHER) into a small neural network on the "
             "rows of DATA, compare them on held-out rows, and write DIR/model.onnx, "
             "DIR/model.safetensors and DIR/metadata.json (load the last two with "
-            "skdistill.persistence.load_student, which runs no code from the files)."
+            "skdistill.persistence.load_student, which runs no code from the files). "
+            "Categorical columns and empty cells are taken as the teacher takes them; "
+            "the student's preprocessing (median imputation with missing-value "
+            "indicators, one-hot categories) is in both outputs."
         ),
         epilog=(
             "Security: TEACHER is loaded with joblib.load, which, like pickle, runs "
@@ -128,6 +130,16 @@ def _build_parser():
         help=(
             "column of DATA holding the labels: dropped from the features, "
             "used for hard labels and accuracy"
+        ),
+    )
+    compress.add_argument(
+        "--onnx-inputs",
+        choices=["columns", "grouped"],
+        default="columns",
+        help=(
+            "inputs of model.onnx for a table with categorical columns or empty cells: "
+            "one per column (default), or two, 'numeric' and 'categorical' (faster to "
+            "call from Python); see skdistill.export.to_onnx"
         ),
     )
     compress.add_argument(
@@ -214,13 +226,19 @@ def _compress(args):
     from ._demo import compare, format_comparison
     from ._export import to_onnx
     from ._persistence import METADATA_FILE, WEIGHTS_FILE, save_student
+    from ._preprocessing import make_preprocessor
 
+    if make_preprocessor("auto", X) is not None:
+        _require_packages(["skl2onnx"])  # the preprocessing's ONNX graph
     X_train, X_test, y_train, y_test = _split(X, y, args)
     print(
         f"data: {args.data}: {len(X)} rows, {X.shape[1]} features; "
         f"{len(X_train)} training rows, {len(X_test)} held-out rows"
         + ("" if y is None else f"; labels from column {args.target!r}")
     )
+    columns = _describe_columns(X)
+    if columns:
+        print(f"columns: {columns}")
     print(f"teacher: {_describe(teacher)} from {args.teacher}")
 
     student.set_params(teacher=teacher)
@@ -229,7 +247,8 @@ def _compress(args):
         student.fit(X_train, y_train)
     except (ValueError, TypeError) as error:
         raise CommandError(f"could not distil the teacher on DATA: {error}") from error
-    sizes = "-".join(map(str, (X.shape[1], *args.hidden_layer_sizes, len(student.classes_))))
+    width = getattr(student.preprocessor_, "n_features_out_", X.shape[1])
+    sizes = "-".join(map(str, (width, *args.hidden_layer_sizes, len(student.classes_))))
     print(
         f"student: MLP {sizes}, distilled in {time.perf_counter() - start:.1f} s "
         f"({student.n_iter_} epochs, T={args.temperature}, alpha={args.alpha})"
@@ -237,7 +256,7 @@ def _compress(args):
 
     try:
         save_student(student, out)
-        onnx_path = to_onnx(student, out / "model.onnx")
+        onnx_path = to_onnx(student, out / "model.onnx", inputs=args.onnx_inputs)
     except (OSError, ValueError) as error:
         raise CommandError(
             f"could not write the student to {out}: {error}", EXIT_FAILURE
@@ -245,10 +264,7 @@ def _compress(args):
 
     print()
     try:
-        with warnings.catch_warnings():
-            # compare() times predict_proba on a numpy copy of the rows.
-            warnings.filterwarnings("ignore", message="X does not have valid feature names")
-            rows = compare(teacher, student, X_test, y_test)
+        rows = compare(teacher, student, X_test, y_test)
     except Exception as error:  # the report is a bonus: the files are written
         print(
             f"skdistill compress: warning: could not compare the models: {error}", file=sys.stderr
@@ -336,10 +352,10 @@ def _split(X, y, args):
     return X_train, X_test, y_train, y_test
 
 
-def _require_packages():
-    """Check for pandas, safetensors, onnx and onnxscript; a one-line error names the missing."""
+def _require_packages(names=("pandas", "safetensors", "onnx", "onnxscript")):
+    """Check for the packages compress needs; a one-line error names the missing."""
     missing = []
-    for name in ("pandas", "safetensors", "onnx", "onnxscript"):
+    for name in names:
         try:
             __import__(name)
         except ImportError:
@@ -472,17 +488,37 @@ def _features_and_labels(table, teacher, target, data_name):
                 f"was fitted on {n_expected}{hint if len(columns) > n_expected else ''}."
             )
 
+    if expected is not None:
+        return table, y
+    # A teacher fitted without column names is given arrays, as it was fitted:
+    # numbers only (an empty cell is NaN).
     not_numeric = [column for column, dtype in table.dtypes.items() if not is_numeric_dtype(dtype)]
     if not_numeric:
         raise CommandError(
-            f"column(s) {_shorten(not_numeric)} of DATA {data_name} are not numeric; compress "
-            "writes ONNX and safe files, which cannot hold the categorical preprocessing yet: "
-            "encode these columns as numbers first."
+            f"column(s) {_shorten(not_numeric)} of DATA {data_name} are not numeric, but the "
+            "teacher was fitted on an array of numbers (without column names), so it "
+            "takes numbers only: encode these columns as numbers, or fit the teacher "
+            "on a DataFrame (a Pipeline that encodes them)."
         )
-    if expected is None:
-        # A teacher fitted without column names is given arrays, as it was fitted.
-        return table.to_numpy(), y
-    return table, y
+    return table.to_numpy(dtype=float), y
+
+
+def _describe_columns(X):
+    """'3 numeric (1 with empty cells), 2 categorical' for a table that needs preprocessing."""
+    from ._preprocessing import column_kind, is_frame
+
+    if not is_frame(X):
+        return ""
+    kinds = [column_kind(dtype) for dtype in X.dtypes]
+    missing = X.isna().to_numpy().any(axis=0)
+    n_missing = sum(bool(m) for m, kind in zip(missing, kinds, strict=True) if kind == "numeric")
+    if "categorical" not in kinds and not n_missing:
+        return ""
+    return (
+        f"{kinds.count('numeric')} numeric ({n_missing} with empty cells: imputed with their "
+        f"median, plus a missing-value indicator), {kinds.count('categorical')} categorical "
+        "(one-hot, empty cells a level of their own)"
+    )
 
 
 def _ratio(teacher_row, student_row, key, better, worse):
@@ -517,7 +553,8 @@ def _onnx_difference(onnx_path, student, X):
         return None
     import numpy as np
 
+    from ._export import onnx_feeds
+
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    features = np.asarray(X, dtype=np.float32)
-    (proba,) = session.run(["probabilities"], {"X": features})
+    (proba,) = session.run(["probabilities"], onnx_feeds(X, onnx_path))
     return float(np.abs(proba - student.predict_proba(X)).max())

@@ -1,6 +1,7 @@
 """Save and load a distilled student without pickle.
 
-:func:`save_student` writes two files to a directory:
+:func:`save_student` writes two files to a directory (three with a custom
+preprocessor):
 
 ``model.safetensors``
     The student module's ``state_dict`` (weights, the input
@@ -10,7 +11,13 @@
 ``metadata.json``
     The format version, the skdistill version that wrote it, the student's
     architecture, ``classes_`` (with their dtype) for a classifier, the
-    feature names and the estimator's parameters that are plain JSON values.
+    feature names, the estimator's parameters that are plain JSON values
+    and the automatic preprocessing (``preprocessor="auto"``) as data: each
+    column's name, dtype and kind, median and indicator flag, or levels.
+``preprocessor.skops``
+    A custom ``preprocessor_`` (a scikit-learn transformer passed as
+    ``preprocessor``), in skops' format: loaded trusting only the types
+    skops trusts by default (scikit-learn's estimators, numpy arrays...).
 
 :func:`load_student` rebuilds a fitted :class:`~skdistill.DistilledClassifier`
 or :class:`~skdistill.DistilledRegressor` from them that predicts exactly as
@@ -35,29 +42,52 @@ import reprlib
 import tempfile
 from numbers import Real
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
+from sklearn.base import clone
 
 from ._classifier import DistilledClassifier
 from ._distiller import check_parameters
 from ._export import fitted_student_module
 from ._json_arrays import decode_array, encode_array, is_plain_scalar, python_scalar
 from ._losses import classification_criterion, regression_criterion
+from ._preprocessing import AutoPreprocessor
 from ._regressor import DistilledRegressor
 from ._student import MLP, Standardize, StudentModule, build_student_module
 from ._training import TrainingSettings, make_student_net, resolve_device
 from ._version import __version__
 
-__all__ = ["save_student", "load_student", "WEIGHTS_FILE", "METADATA_FILE", "FORMAT_VERSION"]
+__all__ = [
+    "save_student",
+    "load_student",
+    "WEIGHTS_FILE",
+    "METADATA_FILE",
+    "PREPROCESSOR_FILE",
+    "FORMAT_VERSION",
+]
 
 #: File names inside the directory.
 WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "metadata.json"
+PREPROCESSOR_FILE = "preprocessor.skops"
 
-#: Version of the metadata layout; :func:`load_student` reads versions up to it.
-FORMAT_VERSION = 1
+#: Version of the metadata layout; :func:`load_student` reads versions up to
+#: it. Version 2 added ``preprocessor``, which version 1 readers would ignore.
+FORMAT_VERSION = 2
 FORMAT_NAME = "skdistill-student"
+
+#: A preprocessor.skops larger than this is refused before it is read.
+MAX_PREPROCESSOR_BYTES = 1 << 28
+
+
+class _SkopsPreprocessor(NamedTuple):
+    """metadata.json's entry of a preprocessor saved with skops, checked."""
+
+    name: str
+    column_kinds: list | None
+
 
 #: The estimators save_student writes and load_student rebuilds, by name.
 _ESTIMATORS = {cls.__name__: cls for cls in (DistilledClassifier, DistilledRegressor)}
@@ -92,10 +122,13 @@ def save_student(estimator, directory):
     estimator : DistilledClassifier or DistilledRegressor
         A fitted estimator whose student is the built-in MLP (the default,
         ``student=None``, or :class:`~skdistill.student.MLP` passed as the
-        student). Its teacher is not saved.
+        student). Its teacher is not saved; its ``preprocessor_`` is: the
+        automatic one as data in ``metadata.json``, a custom one with skops
+        in ``preprocessor.skops``.
     directory : str or path-like
-        Created if needed; ``model.safetensors`` and ``metadata.json`` in
-        it are overwritten.
+        Created if needed; ``model.safetensors``, ``metadata.json`` and
+        ``preprocessor.skops`` in it are overwritten (the last one removed
+        when the student has no custom preprocessor).
 
     Returns
     -------
@@ -105,9 +138,13 @@ def save_student(estimator, directory):
     Raises
     ------
     ValueError
-        If the estimator is not fitted, has a fitted ``preprocessor_``, has a
-        custom student module, or has classes that JSON cannot hold
-        (bytes, dates, ...).
+        If the estimator is not fitted, has a custom student module, has
+        classes that JSON cannot hold (bytes, dates, ...), or has a custom
+        ``preprocessor_`` that skops cannot save or holds types skops does
+        not trust by default (load_student would refuse it).
+    ImportError
+        If the estimator has a custom ``preprocessor_`` and skops is not
+        installed.
 
     See Also
     --------
@@ -154,8 +191,9 @@ def save_student(estimator, directory):
             f"{type(estimator).__name__}, which load_student could not rebuild as it is. "
             "Use pickle for other estimators."
         )
-    module, n_features = fitted_student_module(estimator)
+    module, _ = fitted_student_module(estimator)
     architecture = _architecture(module)
+    preprocessor, extra_files = _saved_preprocessor(estimator)
     classes, classes_dtype = None, None
     if hasattr(estimator, "classes_"):
         classes, classes_dtype = encode_array(estimator.classes_, "classes_")
@@ -169,12 +207,13 @@ def save_student(estimator, directory):
         "architecture": architecture,
         "classes": classes,
         "classes_dtype": classes_dtype,
-        "n_features_in": n_features,
+        "n_features_in": int(estimator.n_features_in_),
         "feature_names_in": None if names is None else [str(name) for name in names],
         "n_iter": int(getattr(estimator, "n_iter_", 0)),
         "params": params,
         "tuple_params": tuple_params,
         "unsaved_params": unsaved,
+        "preprocessor": preprocessor,
     }
     text = json.dumps(metadata, indent=2, allow_nan=False)
 
@@ -189,9 +228,60 @@ def save_student(estimator, directory):
         {
             WEIGHTS_FILE: save(tensors, metadata={"format": FORMAT_NAME}),
             METADATA_FILE: (text + "\n").encode("utf-8"),
+            **extra_files,
         },
     )
+    stale = directory / PREPROCESSOR_FILE
+    if PREPROCESSOR_FILE not in extra_files and os.path.lexists(stale):
+        os.remove(stale)  # an earlier student's, which this metadata does not name
     return directory
+
+
+def _saved_preprocessor(estimator):
+    """metadata.json's ``preprocessor`` entry, and the files it needs (name: bytes)."""
+    preprocessor = getattr(estimator, "preprocessor_", None)
+    if preprocessor is None:
+        return None, {}
+    if isinstance(preprocessor, AutoPreprocessor):
+        return {"kind": "auto", "state": preprocessor.to_state()}, {}
+    kind = type(preprocessor)
+    entry = {
+        "kind": "skops",
+        "class": f"{kind.__module__}.{kind.__qualname__}",
+        # how its columns reach to_onnx's graph, for a DataFrame
+        "column_kinds": getattr(estimator, "_column_kinds", None),
+    }
+    return entry, {PREPROCESSOR_FILE: _skops_bytes(preprocessor)}
+
+
+def _skops_bytes(preprocessor):
+    """The preprocessor in skops' format, if load_student's default trust will take it."""
+    name = type(preprocessor).__name__
+    way_out = (
+        "Fit the student with preprocessor='auto' (saved as plain data), or save the "
+        "estimator with pickle or joblib (trusted files only)."
+    )
+    try:
+        import skops.io
+    except ImportError as error:
+        raise ImportError(
+            f"save_student saves a custom preprocessor_ ({name}) with skops, which is not "
+            f"installed: pip install skops. Or: {way_out}"
+        ) from error
+    try:
+        data = skops.io.dumps(preprocessor)
+    except Exception as error:  # skops' reasons are many kinds of errors
+        raise ValueError(
+            f"skops cannot save the preprocessor_ ({name}): {type(error).__name__}: "
+            f"{error}. {way_out}"
+        ) from error
+    untrusted = skops.io.get_untrusted_types(data=data)
+    if untrusted:
+        raise ValueError(
+            f"The preprocessor_ ({name}) holds types skops does not trust by default "
+            f"({', '.join(untrusted)}), which load_student would refuse to load. {way_out}"
+        )
+    return data
 
 
 def _replace_files(directory, contents):
@@ -252,7 +342,8 @@ def load_student(directory, *, device="cpu"):
     estimator : DistilledClassifier or DistilledRegressor
         Fitted: ``predict`` (and ``predict_proba`` and
         ``decision_function`` for a classifier) give exactly the saved
-        estimator's results. ``teacher`` and
+        estimator's results, on the same input (a DataFrame with the same
+        columns for a student with preprocessing). ``teacher`` and
         ``teacher_`` are None (set ``teacher`` before refitting), and
         ``student_.history`` is empty.
 
@@ -266,7 +357,9 @@ def load_student(directory, *, device="cpu"):
         are untrusted input: ``metadata.json`` is checked field by field and
         the tensors' names, shapes and dtypes (read from the safetensors
         header alone) against the architecture it describes, before
-        anything is allocated for the network.
+        anything is allocated for the network. A ``preprocessor.skops``
+        holding types skops does not trust by default is refused, naming
+        them.
 
     See Also
     --------
@@ -321,6 +414,11 @@ def load_student(directory, *, device="cpu"):
         estimator = _restored_estimator(cls, metadata, device)
     except ValueError as error:
         raise ValueError(f"{metadata_path} holds invalid parameters: {error}") from error
+    preprocessor, column_kinds = metadata["preprocessor"], None
+    if isinstance(preprocessor, _SkopsPreprocessor):
+        column_kinds = preprocessor.column_kinds
+        preprocessor = _load_skops_preprocessor(directory / PREPROCESSOR_FILE, metadata)
+        estimator.set_params(preprocessor=clone(preprocessor))
 
     module = _build_module(architecture)
     module.load_state_dict(state, strict=True)
@@ -339,7 +437,8 @@ def load_student(directory, *, device="cpu"):
     estimator.n_features_in_ = metadata["n_features_in"]
     if metadata["feature_names_in"] is not None:
         estimator.feature_names_in_ = decode_array(metadata["feature_names_in"], "|O")
-    estimator.preprocessor_ = None
+    estimator.preprocessor_ = preprocessor
+    estimator._column_kinds = column_kinds
     estimator.teacher_ = None
     estimator.student_ = net
     estimator.n_iter_ = metadata["n_iter"]
@@ -410,7 +509,8 @@ def _checked_metadata(metadata):
     )
     architecture = _checked_architecture(_field(metadata, "architecture", _is_dict, "an object"))
     n_features = _field(metadata, "n_features_in", _is_int, "a positive integer")
-    if n_features != architecture["n_features"]:
+    # with preprocessing, the network takes the preprocessing's width (checked below)
+    if metadata.get("preprocessor") is None and n_features != architecture["n_features"]:
         raise ValueError(
             f"n_features_in is {n_features}, but the architecture takes "
             f"{architecture['n_features']} features."
@@ -435,6 +535,9 @@ def _checked_metadata(metadata):
                 f"list of them; got {_short(value)}."
             )
     _field(metadata, "tuple_params", _is_str_list, "a list of parameter names")
+    metadata["preprocessor"] = _checked_preprocessor(
+        metadata.get("preprocessor"), n_features, names, architecture
+    )
     if _ESTIMATORS[name] is DistilledClassifier:
         _check_classes(metadata.get("classes"), metadata.get("classes_dtype"), architecture)
         # Format 1 files of the first releases have no logit_bias buffer.
@@ -448,6 +551,95 @@ def _checked_metadata(metadata):
             raise ValueError(f"architecture.{buffer} must be {str(expected).lower()} for a {name}.")
     metadata["architecture"] = architecture
     return metadata
+
+
+def _checked_preprocessor(entry, n_features, names, architecture):
+    """The ``preprocessor`` entry: None, a fitted AutoPreprocessor, or a _SkopsPreprocessor.
+
+    The automatic preprocessing is rebuilt from its data (checked field by
+    field, nothing run) and checked against the columns and the network.
+    """
+    width = architecture["n_features"]
+    if entry is None:
+        return None
+    kind = _field(
+        _field({"preprocessor": entry}, "preprocessor", _is_dict, "null or an object"),
+        "kind",
+        lambda value: value in ("auto", "skops"),
+        "'auto' or 'skops'",
+        "preprocessor.",
+    )
+    if kind == "skops":
+        _field(entry, "class", lambda value: isinstance(value, str), "a string", "preprocessor.")
+        kinds = entry.get("column_kinds")
+        if kinds is not None and not (
+            isinstance(kinds, list)
+            and len(kinds) == n_features
+            and all(kind in ("numeric", "categorical") for kind in kinds)
+        ):
+            raise ValueError(
+                f"preprocessor.column_kinds must be null or a list of {n_features} "
+                f"'numeric' or 'categorical'; got {_short(kinds)}."
+            )
+        return _SkopsPreprocessor(entry["class"], kinds)
+    try:
+        preprocessor = AutoPreprocessor.from_state(entry.get("state"))
+    except ValueError as error:
+        raise ValueError(f"preprocessor.state is invalid: {error}") from error
+    expected_names = preprocessor.columns_ if preprocessor.input_kind_ == "frame" else None
+    if preprocessor.n_features_in_ != n_features or names != expected_names:
+        raise ValueError(
+            f"the preprocessing's columns ({_short(preprocessor.columns_)}) are not the "
+            f"estimator's ({n_features} features named {_short(names)})."
+        )
+    if preprocessor.n_features_out_ != width:
+        raise ValueError(
+            f"the preprocessing gives {preprocessor.n_features_out_} features, but the "
+            f"architecture takes {width}."
+        )
+    return preprocessor
+
+
+def _load_skops_preprocessor(path, metadata):
+    """A custom preprocessor from ``path``, trusting only skops' default trusted types."""
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No saved student in {path.parent}: {path.name} is missing (metadata.json "
+            "names a preprocessor saved with skops)."
+        )
+    try:
+        import skops.io
+    except ImportError as error:
+        raise ImportError(
+            f"{path} is in skops' format: load_student needs skops to read it: pip install skops"
+        ) from error
+    size = path.stat().st_size
+    if size > MAX_PREPROCESSOR_BYTES:
+        raise ValueError(
+            f"{path} has {size} bytes, more than the {MAX_PREPROCESSOR_BYTES} a saved "
+            "preprocessor may have."
+        )
+    data = path.read_bytes()
+    try:
+        untrusted = skops.io.get_untrusted_types(data=data)
+        preprocessor = None if untrusted else skops.io.loads(data)
+    except Exception as error:  # a malformed file fails in skops in many ways
+        raise ValueError(
+            f"{path} is not a valid skops file: {type(error).__name__}: {error}"
+        ) from error
+    if untrusted:
+        raise ValueError(
+            f"{path} holds types skops does not trust by default ({', '.join(untrusted)}); "
+            "load_student loads only those. If you trust whoever wrote the file, save "
+            "and load the estimator with pickle or joblib instead."
+        )
+    n_features = getattr(preprocessor, "n_features_in_", metadata["n_features_in"])
+    if not hasattr(preprocessor, "transform") or n_features != metadata["n_features_in"]:
+        raise ValueError(
+            f"{path} holds a {type(preprocessor).__name__}, not a fitted transformer of the "
+            f"estimator's {metadata['n_features_in']} features."
+        )
+    return preprocessor
 
 
 def _checked_architecture(architecture):

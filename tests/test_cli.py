@@ -195,10 +195,15 @@ def test_unknown_target_and_bad_data(files, tmp_path, capsys):
     argv = ["compress", str(files["forest"]), str(files["csv"]), "--out", out, "--target", "label"]
     assert "--target 'label' is not a column of DATA" in _error(capsys, argv)
 
+    # text where the teacher was fitted on numbers: the teacher refuses it, before training
     text = tmp_path / "text.csv"
     pd.read_csv(files["csv"]).assign(**{"petal width (cm)": "wide"}).to_csv(text, index=False)
     argv = ["compress", str(files["forest"]), str(text), "--out", out, "--target", "species"]
-    assert "['petal width (cm)'] of DATA" in _error(capsys, argv)
+    err = _error(capsys, argv)
+    assert "could not distil the teacher on DATA" in err and "'wide'" in err
+    argv[1] = str(files["forest_numpy"])
+    err = _error(capsys, argv)
+    assert "['petal width (cm)'] of DATA" in err and "fitted on an array of numbers" in err
 
     other = tmp_path / "data.json"
     other.write_text("{}")
@@ -302,3 +307,86 @@ def test_version(capsys):
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out == f"skdistill {skdistill.__version__}\n"
+
+
+# -- a table with categorical columns and empty cells ------------------------------
+
+
+@pytest.fixture(scope="module")
+def mixed_files(tmp_path_factory):
+    """A CSV with string columns and empty cells, and a Pipeline teacher fitted on it."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    root = tmp_path_factory.mktemp("mixed")
+    rng = np.random.default_rng(0)
+    n_rows = 200
+    table = pd.DataFrame(
+        {
+            "income": rng.lognormal(3, 1, n_rows).round(2),
+            "age": rng.integers(18, 80, n_rows).astype(float),
+            "city": rng.choice(["Lyon", "Nice", "Paris"], n_rows),
+            "plan": rng.choice(["basic", "premium"], n_rows),
+        }
+    )
+    table["churn"] = np.where((table["plan"] == "basic") & (table["age"] < 40), "yes", "no")
+    table.loc[rng.random(n_rows) < 0.15, "income"] = np.nan
+    table.loc[rng.random(n_rows) < 0.1, "city"] = None
+    csv = root / "customers.csv"
+    table.to_csv(csv, index=False)
+    text = csv.read_text()
+    assert ",," in text or text.count(",\n") > 0  # empty cells in the file itself
+    rows = pd.read_csv(csv)
+    teacher = make_pipeline(
+        make_column_transformer(
+            (
+                make_pipeline(
+                    SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")
+                ),
+                ["city", "plan"],
+            ),
+            remainder=SimpleImputer(add_indicator=True),
+        ),
+        LogisticRegression(max_iter=1000),
+    ).fit(rows.drop(columns="churn"), rows["churn"])
+    joblib.dump(teacher, root / "pipeline.joblib")
+    return csv, root / "pipeline.joblib"
+
+
+@pytest.mark.parametrize("inputs", ["columns", "grouped"])
+def test_compress_a_table_with_categories_and_empty_cells(mixed_files, tmp_path, capsys, inputs):
+    from skdistill.export import onnx_feeds
+
+    csv, teacher = mixed_files
+    out = tmp_path / "out"
+    argv = ["compress", str(teacher), str(csv), "--out", str(out), "--target", "churn"]
+    assert main(argv + TINY + ["--onnx-inputs", inputs]) == 0
+    printed = capsys.readouterr().out
+    assert "columns: 2 numeric (1 with empty cells" in printed and "2 categorical" in printed
+    assert "teacher: Pipeline(ColumnTransformer, LogisticRegression)" in printed
+    difference = float(printed.split("predict_proba on the held-out rows: ")[1].split()[0])
+    assert difference < 1e-5
+    assert {path.name for path in out.iterdir()} == {
+        "model.onnx",
+        "model.safetensors",
+        "metadata.json",
+    }
+    # the saved student takes the CSV's rows as they are, and so does the ONNX model
+    rows = pd.read_csv(csv).drop(columns="churn")
+    assert rows.isna().any().any()
+    saved = load_student(out)
+    metadata = read_onnx_metadata(out / "model.onnx")
+    assert metadata["inputs"] == inputs
+    session = onnxruntime.InferenceSession(
+        str(out / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    names = [spec.name for spec in session.get_inputs()]
+    expected = (
+        ["income", "age", "city", "plan"] if inputs == "columns" else ["numeric", "categorical"]
+    )
+    assert names == expected
+    proba = session.run(["probabilities"], onnx_feeds(rows, metadata))[0]
+    assert np.abs(proba - saved.predict_proba(rows)).max() < 1e-5

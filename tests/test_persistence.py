@@ -5,20 +5,26 @@ import json
 import os
 import pickle
 import re
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from conftest import LinearModule, small
+from sklearn.compose import make_column_transformer
 from sklearn.datasets import load_iris
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from skdistill import DistilledClassifier
+from skdistill._preprocessing import AutoPreprocessor
 from skdistill.persistence import (
     FORMAT_VERSION,
     METADATA_FILE,
+    PREPROCESSOR_FILE,
     WEIGHTS_FILE,
     load_student,
     save_student,
@@ -196,13 +202,9 @@ def test_refuses_modified_mlp(student, tmp_path):
         save_student(modified, tmp_path)
 
 
-def test_refuses_unfitted_and_preprocessed(student, tmp_path):
+def test_refuses_unfitted(tmp_path):
     with pytest.raises(ValueError, match="not fitted"):
         save_student(DistilledClassifier(LogisticRegression()), tmp_path)
-    with_preprocessor = copy.copy(student)
-    with_preprocessor.preprocessor_ = StandardScaler().fit(np.eye(4))
-    with pytest.raises(ValueError, match="preprocessor_"):
-        save_student(with_preprocessor, tmp_path)
 
 
 def test_refuses_classes_json_cannot_hold(student, tmp_path):
@@ -240,10 +242,11 @@ def _saved_metadata(student, directory):
 
 
 def _with(metadata, **changes):
-    """A deep copy of ``metadata`` with ``changes``; ``a__b`` sets ``metadata[a][b]``."""
+    """A deep copy of ``metadata`` with ``changes``; ``a__b`` sets ``metadata[a][b]``
+    (``a__0`` the first item of a list)."""
     metadata = copy.deepcopy(metadata)
     for key, value in changes.items():
-        *parents, last = key.split("__")
+        *parents, last = [int(part) if part.isdigit() else part for part in key.split("__")]
         target = metadata
         for parent in parents:
             target = target[parent]
@@ -319,6 +322,15 @@ MALFORMED_METADATA = {
         "architecture.output_scale must be false for a DistilledClassifier",
     ),
     "n-iter": (dict(n_iter=-1), "n_iter must be a non-negative integer"),
+    "preprocessor-str": (dict(preprocessor="auto"), "preprocessor must be null or an object"),
+    "preprocessor-pickle": (
+        dict(preprocessor={"kind": "pickle"}),
+        "preprocessor.kind must be 'auto' or 'skops'",
+    ),
+    "preprocessor-skops-kinds": (
+        dict(preprocessor={"kind": "skops", "class": "x", "column_kinds": ["numeric"]}),
+        "column_kinds must be null or a list of 4",
+    ),
     "tuple-params": (dict(tuple_params="hidden_layer_sizes"), "tuple_params must be a list"),
 }
 
@@ -510,3 +522,159 @@ def test_save_replaces_symlinks_instead_of_following_them(student, iris_frame, t
     os.umask(umask)
     assert (directory / METADATA_FILE).stat().st_mode & 0o777 == 0o666 & ~umask
     _assert_same_predictions(load_student(directory), student, iris_frame[0])
+
+
+# -- students with preprocessing ----------------------------------------------------
+
+
+def _table(n_rows, seed, unseen=False):
+    """A table with missing values and categories; ``unseen``: levels fit never saw."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "size": rng.normal(size=n_rows),
+            "count": pd.array(rng.integers(0, 5, n_rows), dtype="Int64"),
+            "colour": pd.Categorical(rng.choice(["red", "blue"] + ["green"] * unseen, n_rows)),
+            "city": pd.Series(rng.choice(["Lyon", "Nice"], n_rows), dtype=object),
+            "vip": rng.random(n_rows) < 0.3,
+        }
+    )
+    for column in ("size", "count", "colour"):
+        frame.loc[rng.random(n_rows) < 0.15, column] = None
+    y = (frame["size"].fillna(0) > 0).to_numpy() ^ (frame["colour"] == "red").to_numpy()
+    return frame, y.astype(int)
+
+
+def _mixed_student(preprocessor="auto", frame=None):
+    if frame is None:
+        frame, y = _table(200, 0)
+    else:
+        y = np.arange(len(frame)) % 2
+    teacher = make_pipeline(AutoPreprocessor(), LogisticRegression()).fit(frame, y)
+    return DistilledClassifier(teacher, preprocessor=preprocessor, **TINY).fit(frame, y)
+
+
+@pytest.fixture(scope="module")
+def mixed_student():
+    return _mixed_student()
+
+
+def test_automatic_preprocessing_round_trip_as_data(mixed_student, tmp_path, monkeypatch):
+    metadata = _saved_metadata(mixed_student, tmp_path)
+    assert sorted(os.listdir(tmp_path)) == [METADATA_FILE, WEIGHTS_FILE]
+    entry = metadata["preprocessor"]
+    assert entry["kind"] == "auto" and metadata["n_features_in"] == 5
+    assert [c["kind"] for c in entry["state"]["columns"]] == ["numeric"] * 2 + ["categorical"] * 3
+    assert entry["state"]["columns"][0] == {
+        "name": "size",
+        "dtype": "float64",
+        "kind": "numeric",
+        "statistic": mixed_student.preprocessor_.statistics_[0],
+        "indicator": True,
+    }
+    assert entry["state"]["columns"][2]["categories"] == ["", "blue", "red"]
+    for name in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, name, _forbidden)
+    loaded = load_student(tmp_path)
+    monkeypatch.undo()
+    assert isinstance(loaded.preprocessor_, AutoPreprocessor)
+    rows, _ = _table(100, 1, unseen=True)
+    assert rows.isna().any().any() and (rows["colour"] == "green").any()
+    _assert_same_predictions(loaded, mixed_student, rows)
+
+
+def _forbidden(*args, **kwargs):
+    raise AssertionError("load_student unpickled something")
+
+
+def test_array_with_missing_values_round_trip(tmp_path):
+    X, y = load_iris(return_X_y=True)
+    X = X.copy()
+    X[np.random.default_rng(0).random(X.shape) < 0.1] = np.nan
+    teacher = make_pipeline(SimpleImputer(), LogisticRegression(max_iter=500)).fit(X, y)
+    student = DistilledClassifier(teacher, **TINY).fit(X, y)
+    loaded = load_student(save_student(student, tmp_path))
+    assert loaded.preprocessor_.input_kind_ == "array"
+    _assert_same_predictions(loaded, student, X)
+
+
+@pytest.mark.parametrize(
+    "state_changes, match",
+    [
+        pytest.param(
+            dict(columns__0__statistic="__import__('os')"), "statistic", id="statistic-str"
+        ),
+        pytest.param(dict(columns__0__name="weight"), "are not the estimator's", id="name"),
+        pytest.param(
+            dict(columns__2__categories=["red"]),
+            "gives 9 features, but the architecture takes 11",
+            id="width",
+        ),
+        pytest.param(dict(input="array"), "preprocessor.state is invalid", id="array"),
+    ],
+)
+def test_load_refuses_malformed_preprocessing(mixed_student, tmp_path, state_changes, match):
+    metadata = _saved_metadata(mixed_student, tmp_path)
+    changes = {f"preprocessor__state__{key}": value for key, value in state_changes.items()}
+    (tmp_path / METADATA_FILE).write_text(json.dumps(_with(metadata, **changes)))
+    _refused(tmp_path, match)
+
+
+@pytest.fixture(scope="module")
+def custom_student():
+    frame, _ = _table(200, 0)
+    frame = frame.assign(size=frame["size"].fillna(0), colour=frame["colour"].astype(str))
+    scale = make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore"), ["colour", "city"]),
+        (StandardScaler(), ["size"]),
+    )
+    return _mixed_student(scale, frame[["size", "colour", "city"]]), frame[
+        ["size", "colour", "city"]
+    ]
+
+
+def test_custom_preprocessor_round_trip_with_skops(custom_student, tmp_path):
+    student, frame = custom_student
+    metadata = _saved_metadata(student, tmp_path)
+    assert sorted(os.listdir(tmp_path)) == [METADATA_FILE, WEIGHTS_FILE, PREPROCESSOR_FILE]
+    assert metadata["preprocessor"] == {
+        "kind": "skops",
+        "class": "sklearn.compose._column_transformer.ColumnTransformer",
+        "column_kinds": ["numeric", "categorical", "categorical"],
+    }
+    loaded = load_student(tmp_path)
+    assert type(loaded.preprocessor_).__name__ == "ColumnTransformer"
+    assert type(loaded.preprocessor).__name__ == "ColumnTransformer"
+    _assert_same_predictions(loaded, student, frame)
+    # an automatic student saved over it: the stale skops file goes
+    save_student(_fit(*load_iris(return_X_y=True)), tmp_path)
+    assert PREPROCESSOR_FILE not in os.listdir(tmp_path)
+
+
+def test_custom_preprocessor_skops_does_not_trust_is_refused(tmp_path):
+    X, y = load_iris(return_X_y=True)
+    student = _fit(X, y, preprocessor=SimpleImputer())  # keeps a numpy.dtype
+    with pytest.raises(ValueError, match=r"does not trust by default \(numpy.dtype\).*pickle"):
+        save_student(student, tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_load_refuses_untrusted_types_in_the_skops_file(custom_student, tmp_path):
+    skops_io = pytest.importorskip("skops.io")
+    save_student(custom_student[0], tmp_path)
+    (tmp_path / PREPROCESSOR_FILE).write_bytes(skops_io.dumps(_Untrusted()))
+    message = _refused(tmp_path, "does not trust by default .*_Untrusted.*pickle")
+    assert str(tmp_path / PREPROCESSOR_FILE) in message
+    (tmp_path / PREPROCESSOR_FILE).write_bytes(b"PK garbage")
+    _refused(tmp_path, "is not a valid skops file")
+
+
+class _Untrusted(StandardScaler):
+    """A transformer class skops does not know."""
+
+
+def test_save_without_skops_says_how_to_get_it(custom_student, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "skops", None)
+    monkeypatch.setitem(sys.modules, "skops.io", None)
+    with pytest.raises(ImportError, match="pip install skops.*preprocessor='auto'"):
+        save_student(custom_student[0], tmp_path)
