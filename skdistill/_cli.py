@@ -354,12 +354,9 @@ def _split(X, y, args):
 
 def _require_packages(names=("pandas", "safetensors", "onnx", "onnxscript")):
     """Check for the packages compress needs; a one-line error names the missing."""
-    missing = []
-    for name in names:
-        try:
-            __import__(name)
-        except ImportError:
-            missing.append(name)
+    from .utils._packages import missing_packages
+
+    missing = missing_packages(names)
     if missing:
         raise CommandError(
             f"skdistill compress needs the package(s) {', '.join(missing)}: "

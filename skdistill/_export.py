@@ -41,6 +41,7 @@ from ._json_arrays import decode_array, encode_array
 from ._onnx_preprocessing import INPUT_FORMS, compose_with_preprocessing, input_layout
 from ._preprocessing import category_strings, float_column, is_frame
 from ._version import __version__
+from .utils._packages import missing_packages
 
 __all__ = ["fitted_student_module", "onnx_feeds", "read_onnx_metadata", "to_onnx"]
 
@@ -229,12 +230,7 @@ def to_onnx(estimator, path, *, opset=None, output="auto", inputs="columns"):
 
 
 def _require(packages):
-    missing = []
-    for name in packages:
-        try:
-            __import__(name)
-        except ImportError:
-            missing.append(name)
+    missing = missing_packages(packages)
     if missing:
         raise ImportError(
             f"to_onnx needs the package(s) {', '.join(missing)} (torch.onnx's exporter "

@@ -1,6 +1,7 @@
 """ONNX export: onnxruntime reproduces predict_proba, with any batch size."""
 
 import copy
+import sys
 
 import numpy as np
 import pandas as pd
@@ -368,3 +369,10 @@ def test_a_column_named_like_an_output_is_refused(tmp_path):
         to_onnx(student, tmp_path / "clash.onnx")
     with pytest.raises(ValueError, match="inputs must be 'columns' or 'grouped'"):
         to_onnx(student, tmp_path / "rows.onnx", inputs="rows")
+
+
+def test_without_skl2onnx_says_what_to_install(mixed, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "skl2onnx", None)
+    with pytest.raises(ImportError, match="pip install skl2onnx"):
+        to_onnx(mixed[0], tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
