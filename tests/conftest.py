@@ -156,6 +156,45 @@ class FixedProba(ClassifierMixin, BaseEstimator):
         return np.asarray(self.proba, dtype=float)[: len(X)]
 
 
+class _Returning(BaseEstimator):
+    """A 'fitted' teacher whose output method returns ``make(X)``: a broken
+    teacher to order. Counts its calls on the class."""
+
+    calls = 0
+
+    def __init__(self, make, classes=None):
+        self.make = make
+        self.classes = classes
+
+    def __sklearn_is_fitted__(self):
+        return True
+
+    def _outputs(self, X):
+        type(self).calls += 1
+        return self.make(X)
+
+
+class _ReturningClassifier(ClassifierMixin, _Returning):
+    @property
+    def classes_(self):
+        return np.asarray(self.classes)
+
+
+class ProbaReturning(_ReturningClassifier):
+    def predict_proba(self, X):
+        return self._outputs(X)
+
+
+class ScoresReturning(_ReturningClassifier):
+    def decision_function(self, X):
+        return self._outputs(X)
+
+
+class PredictionsReturning(RegressorMixin, _Returning):
+    def predict(self, X):
+        return self._outputs(X)
+
+
 class _Counting(BaseEstimator):
     """A fitted model's outputs, counting calls and rows (on the class: the
     teacher itself must stay unchanged, it is hashed by caches and pickled
