@@ -4,9 +4,10 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 from sklearn.base import clone
+from sklearn.utils import get_tags
 
 from ._html_repr import visual_block
-from ._teacher_checks import as_teacher_list, is_fitted
+from ._teacher_checks import as_teacher_list, clone_unfitted, is_fitted
 
 __all__ = ["TeacherMixin"]
 
@@ -18,7 +19,9 @@ class TeacherMixin:
       ``sklearn.frozen.FrozenEstimator`` does, so that ``GridSearchCV``
       never refits nor copies it; an unfitted teacher is cloned as usual.
     - The ``target_tags.required`` tag says whether ``y`` is needed: only
-      when some teacher is not fitted.
+      when some teacher is not fitted. ``input_tags.allow_nan``: whether
+      missing values are taken, by the ``preprocessor`` (``"auto"`` imputes
+      them) and by every teacher.
     - scikit-learn's HTML representation (a notebook's display,
       ``sklearn.utils.estimator_html_repr``) shows the teacher (each of a
       list) and the student side by side, the fitted ones after ``fit``,
@@ -52,6 +55,9 @@ class TeacherMixin:
         try:
             teachers = as_teacher_list(self.teacher)
             tags.target_tags.required = not (teachers and all(map(is_fitted, teachers)))
+            tags.input_tags.allow_nan = _takes_nan(getattr(self, "preprocessor", None)) and all(
+                map(_takes_nan, teachers)
+            )
         except Exception:  # an invalid teacher is reported by fit, not by tags
             tags.target_tags.required = True
         return tags
@@ -60,10 +66,20 @@ class TeacherMixin:
         return visual_block(self)
 
 
+def _takes_nan(estimator):
+    """Whether a teacher or a ``preprocessor`` parameter takes NaN in X."""
+    if isinstance(estimator, str):
+        return estimator == "auto"
+    try:
+        return estimator is not None and bool(get_tags(estimator).input_tags.allow_nan)
+    except Exception:  # not a scikit-learn estimator: no tags to tell
+        return False
+
+
 def _clone_teacher(teacher):
     """Keep fitted teachers (shared), clone unfitted ones, element-wise for a list."""
     if isinstance(teacher, (list, tuple)):
         return type(teacher)(_clone_teacher(estimator) for estimator in teacher)
     if is_fitted(teacher):
         return teacher
-    return clone(teacher, safe=False)
+    return clone_unfitted(teacher)

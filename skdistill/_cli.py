@@ -10,10 +10,14 @@ ONNX and as safe (pickle-free) files, with a teacher-versus-student report.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import argparse
+import math
+import pickle
 import sys
+import tempfile
 import time
-import warnings
 from pathlib import Path
+
+from ._version import __version__
 
 __all__ = ["main"]
 
@@ -21,6 +25,10 @@ __all__ = ["main"]
 EXIT_USAGE = 2
 #: Exit status of a command that failed for another reason (a missing package).
 EXIT_FAILURE = 1
+
+#: Rows the split must leave on each side: training and held-out.
+MIN_TRAINING_ROWS = 2
+MIN_TEST_ROWS = 1
 
 _CSV_SUFFIXES = {".csv", ".txt"}
 _COMPRESSION_SUFFIXES = {".gz", ".bz2", ".zip", ".xz", ".zst"}
@@ -76,6 +84,7 @@ def _build_parser():
         prog="skdistill",
         description="Distil fitted scikit-learn classifiers into small neural nets.",
     )
+    parser.add_argument("--version", action="version", version=f"skdistill {__version__}")
     commands = parser.add_subparsers(dest="command")
     demo = commands.add_parser(
         "demo", help="distil a random forest on scikit-learn's digits and compare (the default)"
@@ -89,7 +98,10 @@ def _build_parser():
             "Distil a fitted classifier (TEACHER) into a small neural network on the "
             "rows of DATA, compare them on held-out rows, and write DIR/model.onnx, "
             "DIR/model.safetensors and DIR/metadata.json (load the last two with "
-            "skdistill.persistence.load_student, which runs no code from the files)."
+            "skdistill.persistence.load_student, which runs no code from the files). "
+            "Categorical columns and empty cells are taken as the teacher takes them; "
+            "the student's preprocessing (median imputation with missing-value "
+            "indicators, one-hot categories) is in both outputs."
         ),
         epilog=(
             "Security: TEACHER is loaded with joblib.load, which, like pickle, runs "
@@ -118,6 +130,16 @@ def _build_parser():
         help=(
             "column of DATA holding the labels: dropped from the features, "
             "used for hard labels and accuracy"
+        ),
+    )
+    compress.add_argument(
+        "--onnx-inputs",
+        choices=["columns", "grouped"],
+        default="columns",
+        help=(
+            "inputs of model.onnx for a table with categorical columns or empty cells: "
+            "one per column (default), or two, 'numeric' and 'categorical' (faster to "
+            "call from Python); see skdistill.export.to_onnx"
         ),
     )
     compress.add_argument(
@@ -189,68 +211,52 @@ def _layer_sizes(text):
 
 
 def _compress(args):
+    # Every check that needs no file comes first: a typo in an option must
+    # not wait for the data and the teacher to load.
+    student = _student(args)
     for what, path in (("TEACHER", args.teacher), ("DATA", args.data)):
         if not Path(path).is_file():
             raise CommandError(f"{what} file not found: {path}")
+    out = _output_directory(Path(args.out))
     _require_packages()
     teacher = _load_teacher(Path(args.teacher))
     table = _read_table(Path(args.data))
     X, y = _features_and_labels(table, teacher, args.target, args.data)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CommandError(f"--out {out} exists and is not a directory.")
 
-    from sklearn.model_selection import train_test_split
-
-    from ._classifier import DistilledClassifier
     from ._demo import compare, format_comparison, summarize_comparison
     from ._export import to_onnx
     from ._persistence import METADATA_FILE, WEIGHTS_FILE, save_student
+    from ._preprocessing import make_preprocessor
 
-    if len(X) < 2:
-        raise CommandError(f"DATA {args.data} has {len(X)} row(s); at least 2 are needed.")
-    split = train_test_split(
-        *([X] if y is None else [X, y]), test_size=args.test_size, random_state=args.random_state
-    )
-    X_train, X_test = split[0], split[1]
-    y_train, y_test = (None, None) if y is None else (split[2], split[3])
+    if make_preprocessor("auto", X) is not None:
+        _require_packages(["skl2onnx"])  # the preprocessing's ONNX graph
+    X_train, X_test, y_train, y_test = _split(X, y, args)
     print(
         f"data: {args.data}: {len(X)} rows, {X.shape[1]} features; "
         f"{len(X_train)} training rows, {len(X_test)} held-out rows"
         + ("" if y is None else f"; labels from column {args.target!r}")
     )
+    columns = _describe_columns(X)
+    if columns:
+        print(f"columns: {columns}")
     print(f"teacher: {_describe(teacher)} from {args.teacher}")
 
-    student = DistilledClassifier(
-        teacher,
-        temperature=args.temperature,
-        alpha=args.alpha,
-        loss=args.loss,
-        hidden_layer_sizes=args.hidden_layer_sizes,
-        max_epochs=args.max_epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        early_stopping={"auto": "auto", "on": True, "off": False}[args.early_stopping],
-        device=args.device,
-        random_state=args.random_state,
-        # A bar on a terminal, a line per epoch in a log; lines everywhere with --verbose.
-        verbose=2 if args.verbose else 1,
-    )
+    student.set_params(teacher=teacher)
     start = time.perf_counter()
     try:
         student.fit(X_train, y_train)
     except (ValueError, TypeError) as error:
         raise CommandError(f"could not distil the teacher on DATA: {error}") from error
-    sizes = "-".join(map(str, (X.shape[1], *args.hidden_layer_sizes, len(student.classes_))))
+    width = getattr(student.preprocessor_, "n_features_out_", X.shape[1])
+    sizes = "-".join(map(str, (width, *args.hidden_layer_sizes, len(student.classes_))))
     print(
         f"student: MLP {sizes}, distilled in {time.perf_counter() - start:.1f} s "
         f"({student.n_iter_} epochs, T={args.temperature}, alpha={args.alpha})"
     )
 
     try:
-        out.mkdir(parents=True, exist_ok=True)
         save_student(student, out)
-        onnx_path = to_onnx(student, out / "model.onnx")
+        onnx_path = to_onnx(student, out / "model.onnx", inputs=args.onnx_inputs)
     except (OSError, ValueError) as error:
         raise CommandError(
             f"could not write the student to {out}: {error}", EXIT_FAILURE
@@ -258,10 +264,7 @@ def _compress(args):
 
     print()
     try:
-        with warnings.catch_warnings():
-            # compare() times predict_proba on a numpy copy of the rows.
-            warnings.filterwarnings("ignore", message="X does not have valid feature names")
-            rows = compare(teacher, student, X_test, y_test)
+        rows = compare(teacher, student, X_test, y_test)
     except Exception as error:  # the report is a bonus: the files are written
         print(
             f"skdistill compress: warning: could not compare the models: {error}", file=sys.stderr
@@ -282,14 +285,74 @@ def _compress(args):
     return 0
 
 
-def _require_packages():
-    """Check for pandas, safetensors, onnx and onnxscript; a one-line error names the missing."""
-    missing = []
-    for name in ("pandas", "safetensors", "onnx", "onnxscript"):
-        try:
-            __import__(name)
-        except ImportError:
-            missing.append(name)
+def _student(args):
+    """The unfitted DistilledClassifier of the student options, checked as fit would."""
+    from ._classifier import DistilledClassifier
+    from ._distiller import check_parameters
+
+    student = DistilledClassifier(
+        None,
+        temperature=args.temperature,
+        alpha=args.alpha,
+        loss=args.loss,
+        hidden_layer_sizes=args.hidden_layer_sizes,
+        max_epochs=args.max_epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        early_stopping={"auto": "auto", "on": True, "off": False}[args.early_stopping],
+        device=args.device,
+        random_state=args.random_state,
+        # A bar on a terminal, a line per epoch in a log; lines everywhere with --verbose.
+        verbose=2 if args.verbose else 1,
+    )
+    try:
+        check_parameters(student)
+    except (ValueError, TypeError) as error:
+        raise CommandError(f"invalid student option (see --help): {error}") from error
+    return student
+
+
+def _output_directory(out):
+    """``out``, created, once a file could be written in it (before any training)."""
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {out} exists and is not a directory.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise CommandError(f"--out {out} is not a writable directory: {error}") from error
+    return out
+
+
+def _split(X, y, args):
+    """Training and held-out rows (and labels), or a clear refusal when a side is too small."""
+    from sklearn.model_selection import train_test_split
+
+    # train_test_split's sizes: the held-out share rounded up.
+    n_test = math.ceil(args.test_size * len(X))
+    n_train = len(X) - n_test
+    if n_train < MIN_TRAINING_ROWS or n_test < MIN_TEST_ROWS:
+        raise CommandError(
+            f"--test-size {args.test_size} splits the {len(X)} rows of DATA {args.data} into "
+            f"{n_train} training and {n_test} held-out rows; at least {MIN_TRAINING_ROWS} "
+            f"training rows and {MIN_TEST_ROWS} held-out row are needed: "
+            + ("lower --test-size." if n_train < MIN_TRAINING_ROWS else "raise --test-size.")
+            + ("" if len(X) >= MIN_TRAINING_ROWS + MIN_TEST_ROWS else " DATA needs more rows.")
+        )
+    split = train_test_split(
+        *([X] if y is None else [X, y]), test_size=args.test_size, random_state=args.random_state
+    )
+    X_train, X_test = split[0], split[1]
+    y_train, y_test = (None, None) if y is None else (split[2], split[3])
+    return X_train, X_test, y_train, y_test
+
+
+def _require_packages(names=("pandas", "safetensors", "onnx", "onnxscript")):
+    """Check for the packages compress needs; a one-line error names the missing."""
+    from .utils._packages import missing_packages
+
+    missing = missing_packages(names)
     if missing:
         raise CommandError(
             f"skdistill compress needs the package(s) {', '.join(missing)}: "
@@ -308,6 +371,13 @@ def _load_teacher(path):
         raise CommandError(f"TEACHER file not found: {path}")
     try:
         teacher = joblib.load(path)
+    except (pickle.UnpicklingError, EOFError, KeyError) as error:
+        # KeyError: an unknown pickle opcode in joblib's unpickler.
+        raise CommandError(
+            f"TEACHER {path} is not a file written by joblib.dump or pickle.dump "
+            f"({type(error).__name__}: {error}); save the fitted classifier with "
+            "joblib.dump(teacher, path)."
+        ) from error
     except Exception as error:
         raise CommandError(
             f"could not load TEACHER {path} with joblib: {type(error).__name__}: {error}"
@@ -411,17 +481,37 @@ def _features_and_labels(table, teacher, target, data_name):
                 f"was fitted on {n_expected}{hint if len(columns) > n_expected else ''}."
             )
 
+    if expected is not None:
+        return table, y
+    # A teacher fitted without column names is given arrays, as it was fitted:
+    # numbers only (an empty cell is NaN).
     not_numeric = [column for column, dtype in table.dtypes.items() if not is_numeric_dtype(dtype)]
     if not_numeric:
         raise CommandError(
-            f"column(s) {_shorten(not_numeric)} of DATA {data_name} are not numeric; compress "
-            "writes ONNX and safe files, which cannot hold the categorical preprocessing yet: "
-            "encode these columns as numbers first."
+            f"column(s) {_shorten(not_numeric)} of DATA {data_name} are not numeric, but the "
+            "teacher was fitted on an array of numbers (without column names), so it "
+            "takes numbers only: encode these columns as numbers, or fit the teacher "
+            "on a DataFrame (a Pipeline that encodes them)."
         )
-    if expected is None:
-        # A teacher fitted without column names is given arrays, as it was fitted.
-        return table.to_numpy(), y
-    return table, y
+    return table.to_numpy(dtype=float), y
+
+
+def _describe_columns(X):
+    """'3 numeric (1 with empty cells), 2 categorical' for a table that needs preprocessing."""
+    from ._preprocessing import column_kind, is_frame
+
+    if not is_frame(X):
+        return ""
+    kinds = [column_kind(dtype) for dtype in X.dtypes]
+    missing = X.isna().to_numpy().any(axis=0)
+    n_missing = sum(bool(m) for m, kind in zip(missing, kinds, strict=True) if kind == "numeric")
+    if "categorical" not in kinds and not n_missing:
+        return ""
+    return (
+        f"{kinds.count('numeric')} numeric ({n_missing} with empty cells: imputed with their "
+        f"median, plus a missing-value indicator), {kinds.count('categorical')} categorical "
+        "(one-hot, empty cells a level of their own)"
+    )
 
 
 def _shorten(names, limit=10):
@@ -447,7 +537,8 @@ def _onnx_difference(onnx_path, student, X):
         return None
     import numpy as np
 
+    from ._export import onnx_feeds
+
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    features = np.asarray(X, dtype=np.float32)
-    (proba,) = session.run(["probabilities"], {"X": features})
+    (proba,) = session.run(["probabilities"], onnx_feeds(X, onnx_path))
     return float(np.abs(proba - student.predict_proba(X)).max())

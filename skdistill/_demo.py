@@ -23,8 +23,9 @@ TIMED_ROWS = 10_000
 
 
 def _predict_seconds(model, X, n_rows=TIMED_ROWS, repeats=3):
-    """Best-of-``repeats`` time to predict ``n_rows`` rows tiled from X."""
-    tiled = np.resize(X, (n_rows, X.shape[1]))
+    """Best-of-``repeats`` time to predict ``n_rows`` rows tiled from X (array or DataFrame)."""
+    rows = np.resize(np.arange(len(X)), n_rows)
+    tiled = X.iloc[rows] if hasattr(X, "iloc") else np.asarray(X)[rows]
     best = np.inf
     for _ in range(repeats):
         start = time.perf_counter()
@@ -40,7 +41,7 @@ def compare(teacher, student, X_test, y_test=None):
     ----------
     teacher : fitted classifier
     student : fitted DistilledClassifier
-    X_test : array-like of shape (n_samples, n_features)
+    X_test : array-like or DataFrame of shape (n_samples, n_features)
     y_test : array-like of shape (n_samples,), default=None
         Labels; without them accuracy is left out.
 
@@ -49,7 +50,8 @@ def compare(teacher, student, X_test, y_test=None):
     rows : list of dict
         One dict per model with ``model``, ``accuracy`` (or None),
         ``agreement`` (with the teacher), ``predict_s`` (seconds for
-        10,000 rows) and ``size_bytes`` (pickled size).
+        10,000 rows) and ``size_bytes`` (pickled size: the student's
+        module and its preprocessing).
 
     Examples
     --------
@@ -72,9 +74,13 @@ def compare(teacher, student, X_test, y_test=None):
                 "model": name,
                 "accuracy": None if y_test is None else float(np.mean(labels == y_test)),
                 "agreement": float(np.mean(labels == teacher_labels)),
-                "predict_s": _predict_seconds(model, np.asarray(X_test)),
+                "predict_s": _predict_seconds(model, X_test),
                 "size_bytes": len(
-                    pickle.dumps(model if name == "teacher" else model.student_.module_)
+                    pickle.dumps(
+                        model
+                        if name == "teacher"
+                        else (model.student_.module_, model.preprocessor_)
+                    )
                 ),
             }
         )

@@ -32,12 +32,22 @@ from sklearn.utils.validation import (
 from ._base import TeacherMixin
 from ._curves import training_curves
 from ._predict import predict_logits
-from ._preprocessing import as_float32, concat_rows, make_preprocessor, student_features
+from ._preprocessing import (
+    AutoPreprocessor,
+    as_float32,
+    column_kind,
+    concat_rows,
+    is_frame,
+    make_preprocessor,
+    missing_values_named,
+    student_features,
+)
 from ._teacher_checks import check_teacher_n_features, fit_teachers, is_fitted
 from ._training import (
     TrainingSettings,
     build_student,
     check_student_settings,
+    finish_training,
     resolve_device,
     seeded_torch,
     warm_start_module,
@@ -50,9 +60,10 @@ from .utils.fixes import (
     _fit_context,
     _num_features,
     _num_samples,
+    validate_parameter_constraints,
 )
 
-__all__ = ["BaseDistiller"]
+__all__ = ["BaseDistiller", "check_parameters"]
 
 
 class Validation(NamedTuple):
@@ -213,8 +224,7 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
             The fitted estimator.
         """
         teachers = self._check_teachers()
-        check_student_settings(self.student, self.hidden_layer_sizes)
-        device = resolve_device(self.device)
+        device = _check_student_and_device(self)
         self._check_fit_request(y, X_val)
         if y_val is not None and X_val is None:
             raise ValueError("y_val was given without X_val.")
@@ -321,9 +331,7 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
                 scorer=None if self._validation_scorer is None else self._validation_scorer(),
             )
             net.fit(X_train, targets)
-        # A fitted student predicts in eval mode; prediction never switches it.
-        net.module_.eval()
-        return net
+        return finish_training(net)
 
     # -- checks ----------------------------------------------------------------------
 
@@ -350,17 +358,20 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
             self.preprocessor_ = make_preprocessor(self.preprocessor, X)
         multi_output = self._multi_output_y
         if self.preprocessor_ is None:
-            if y is None:
-                X_student = validate_data(self, X, reset=not warm, dtype=[np.float32, np.float64])
-            else:
-                X_student, y = validate_data(
-                    self,
-                    X,
-                    y,
-                    reset=not warm,
-                    dtype=[np.float32, np.float64],
-                    multi_output=multi_output,
-                )
+            with missing_values_named(X, fitted=warm):
+                if y is None:
+                    X_student = validate_data(
+                        self, X, reset=not warm, dtype=[np.float32, np.float64]
+                    )
+                else:
+                    X_student, y = validate_data(
+                        self,
+                        X,
+                        y,
+                        reset=not warm,
+                        dtype=[np.float32, np.float64],
+                        multi_output=multi_output,
+                    )
             X_student = as_float32(X_student, checked=True)
         else:
             validate_data(self, X, reset=not warm, skip_check_array=True)
@@ -370,10 +381,15 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
             if warm:
                 X_student = student_features(self.preprocessor_, X)
             else:
-                X_student = self.preprocessor_.fit_transform(X)
                 X_student = as_float32(
-                    X_student.toarray() if hasattr(X_student, "toarray") else X_student
+                    self.preprocessor_.fit_transform(X), preprocessor=self.preprocessor_
                 )
+        # How a custom preprocessor's columns reach its ONNX graph (to_onnx):
+        # as numbers or as strings. The automatic preprocessing knows its own.
+        if not warm:
+            self._column_kinds = None
+            if is_frame(X) and not isinstance(self.preprocessor_, AutoPreprocessor | None):
+                self._column_kinds = [column_kind(dtype) for dtype in X.dtypes]
         if y is not None:
             y = self._check_targets(y)
         return X_student, y
@@ -392,7 +408,14 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
             if len(X_extra) == 0:
                 raise ValueError(f"{name} has no rows.")
             return [X_extra]
-        X_extra = check_array(X_extra, dtype=[np.float32, np.float64], input_name=name)
+        # With a preprocessor, NaN is its to handle (the automatic one imputes it).
+        with missing_values_named(X_extra, fitted=False, name=name):
+            X_extra = check_array(
+                X_extra,
+                dtype=[np.float32, np.float64],
+                ensure_all_finite="allow-nan" if self.preprocessor_ is not None else True,
+                input_name=name,
+            )
         if X_extra.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"{name} has {X_extra.shape[1]} features, but X has {self.n_features_in_}."
@@ -444,7 +467,8 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
         """The student's raw outputs (logits, or predictions) on rows of X."""
         check_is_fitted(self)
         if self.preprocessor_ is None:
-            X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+            with missing_values_named(X, fitted=True):
+                X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
             features = as_float32(X, checked=True)
         else:
             validate_data(self, X, reset=False, skip_check_array=True)
@@ -459,6 +483,41 @@ def _row_weights(sample_weight, class_weights, y):
     labels, inverse = np.unique(y, return_inverse=True)
     weights = np.array([class_weights.get(label, 1.0) for label in labels.tolist()])[inverse]
     return weights if sample_weight is None else weights * sample_weight
+
+
+def check_parameters(estimator):
+    """Check a distiller's parameters as its ``fit`` does before it looks at any data.
+
+    For callers that build a distiller from outside input (the command line,
+    a saved student's file) and refuse bad settings before they load data or
+    a teacher: the parameter constraints, the student settings, the device.
+
+    Parameters
+    ----------
+    estimator : BaseDistiller
+        An unfitted distiller; its ``teacher`` is not checked.
+
+    Returns
+    -------
+    device : str
+        The torch device it would train on.
+
+    Raises
+    ------
+    ValueError or TypeError
+        Naming the first parameter that ``fit`` would refuse.
+    """
+    validate_parameter_constraints(
+        estimator._parameter_constraints,
+        estimator.get_params(deep=False),
+        caller_name=type(estimator).__name__,
+    )
+    return _check_student_and_device(estimator)
+
+
+def _check_student_and_device(estimator):
+    check_student_settings(estimator.student, estimator.hidden_layer_sizes)
+    return resolve_device(estimator.device)
 
 
 def _check_weights(sample_weight, X):

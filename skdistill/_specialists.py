@@ -44,6 +44,7 @@ from ._training import (
     TrainingSettings,
     build_student,
     check_student_settings,
+    finish_training,
     label_indices,
     seeded_torch,
 )
@@ -631,5 +632,4 @@ def _train_net(net, X, targets, seed):
     X, targets = np.require(X, requirements="W"), np.require(targets, requirements="W")
     with seeded_torch(seed, net.device):
         net.fit(X, targets)
-    net.module_.eval()
-    return net
+    return finish_training(net)

@@ -22,6 +22,8 @@ __all__ = ["MLP", "Standardize", "StudentModule", "build_student_module", "folde
 #: blown up by a tiny standard deviation.
 MIN_SCALE_OF_RANGE = 0.1
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 class Standardize(nn.Module):
     """Centre and scale the inputs with statistics fitted on training rows.
@@ -58,8 +60,12 @@ class Standardize(nn.Module):
 
         The scale is the standard deviation, but at least
         ``MIN_SCALE_OF_RANGE`` times the feature's range, and 1 for a
-        constant feature. The sums run over chunks of rows, so that a large
-        float32 X is never copied whole to float64.
+        constant feature (or one whose spread float32 cannot hold). Both
+        statistics are finite in float32 and the standardised training rows
+        too: for a feature whose values lie further from its mean than
+        float32 reaches, the mean is replaced by the centre of the range.
+        The sums run over chunks of rows, so that a large float32 X is never
+        copied whole to float64.
 
         Parameters
         ----------
@@ -91,9 +97,20 @@ class Standardize(nn.Module):
             )
             / total
         )
-        value_range = np.max(X, axis=0).astype(np.float64) - np.min(X, axis=0)
-        scale = np.maximum(np.sqrt(variance), MIN_SCALE_OF_RANGE * value_range)
-        scale[~(scale > 0) | ~np.isfinite(scale)] = 1.0
+        low = np.min(X, axis=0).astype(np.float64)
+        high = np.max(X, axis=0).astype(np.float64)
+        # The layer computes (X - mean) / scale in float32: where a row lies
+        # further from the mean than float32 reaches (values near its limit
+        # on both sides), the centre of the range takes the mean's place, as
+        # no row is further from it than half the range.
+        too_far = np.maximum(high - mean, mean - low) > _FLOAT32_MAX
+        mean = np.where(too_far, low / 2 + high / 2, mean)
+        scale = np.maximum(np.sqrt(variance), MIN_SCALE_OF_RANGE * (high - low))
+        # The scale must be a positive, normal float32 (a spread of a few
+        # subnormal values rounds to 0 or loses its digits there): else the
+        # feature is as good as constant.
+        scale = np.minimum(scale, _FLOAT32_MAX)
+        scale[~(scale >= np.finfo(np.float32).tiny)] = 1.0
         return cls(mean, scale)
 
     def forward(self, X):

@@ -9,6 +9,8 @@ A teacher is any fitted classifier with ``classes_`` and either
 # Authors: The skdistill developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import copy
+
 import numpy as np
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.exceptions import NotFittedError
@@ -20,6 +22,7 @@ __all__ = [
     "as_teacher_list",
     "check_teacher_list",
     "check_teacher_n_features",
+    "clone_unfitted",
     "fit_teachers",
     "is_fitted",
     "teacher_classes",
@@ -204,12 +207,28 @@ def fit_teachers(teachers, X, y, sample_weight=None, estimator_name="DistilledCl
                 f"{estimator_name} requires y to be passed, but the target y "
                 "is None. Pass y, or a fitted teacher."
             )
-        estimator = clone(estimator)
+        estimator = clone_unfitted(estimator)
         fit_params = {}
         if sample_weight is not None and has_fit_parameter(estimator, "sample_weight"):
             fit_params["sample_weight"] = sample_weight
         fitted.append(estimator.fit(X, y, **fit_params))
     return fitted
+
+
+def clone_unfitted(estimator):
+    """An unfitted copy of an unfitted estimator: scikit-learn's clone, else a deep copy.
+
+    clone checks that the constructor stores each parameter as given (by
+    identity); CatBoost 1.2.10 copies its list parameters (``cat_features``),
+    so clone refuses it (catboost/catboost#3078) where a deep copy of the
+    unfitted estimator is the same fresh copy.
+    """
+    try:
+        return clone(estimator, safe=False)
+    except RuntimeError:
+        if is_fitted(estimator):
+            raise
+        return copy.deepcopy(estimator)
 
 
 def teacher_classes(teachers):

@@ -33,6 +33,7 @@ __all__ = [
     "build_student",
     "check_student_settings",
     "early_stopping_on",
+    "finish_training",
     "label_indices",
     "make_student_net",
     "resolve_device",
@@ -84,11 +85,15 @@ def check_student_settings(student, hidden_layer_sizes):
     hidden_layer_sizes : array-like
         A distiller's ``hidden_layer_sizes`` parameter.
     """
-    if np.asarray(hidden_layer_sizes).ndim != 1 or not all(
-        isinstance(size, Integral) and size >= 1 for size in hidden_layer_sizes
-    ):
+    not_sizes = (
+        [hidden_layer_sizes]
+        if isinstance(hidden_layer_sizes, (str, bytes)) or not np.iterable(hidden_layer_sizes)
+        else [size for size in hidden_layer_sizes if not _is_layer_width(size)]
+    )
+    if not_sizes:
         raise ValueError(
-            f"hidden_layer_sizes must be a tuple of positive integers; got {hidden_layer_sizes!r}."
+            f"hidden_layer_sizes must be a tuple of positive integers, such as (256, 256); "
+            f"got {hidden_layer_sizes!r}, and {not_sizes[0]!r} is not a layer width."
         )
     if student is None or isinstance(student, torch.nn.Module):
         return
@@ -108,6 +113,11 @@ def check_student_settings(student, hidden_layer_sizes):
         "student must be None, a torch.nn.Module class or instance, or an unfitted "
         f"skorch.NeuralNet; got {type(student).__name__}."
     )
+
+
+def _is_layer_width(size):
+    """A positive integer; not a bool (True is an Integral, but not a width)."""
+    return isinstance(size, Integral) and not isinstance(size, (bool, np.bool_)) and size >= 1
 
 
 def early_stopping_on(early_stopping, n_samples, has_validation):
@@ -361,6 +371,43 @@ def _user_net_body(net, n_features, n_outputs):
         if name.startswith("module__")
     }
     return _make_body(params["module"], body_kwargs, n_features, n_outputs)
+
+
+def finish_training(net):
+    """A student net after ``fit``: refused if its training diverged, else put in eval mode.
+
+    Parameters
+    ----------
+    net : skorch.NeuralNet
+        Fitted.
+
+    Returns
+    -------
+    net : skorch.NeuralNet
+        The same net, its module in eval mode (a fitted student predicts in
+        eval mode; prediction never switches it).
+
+    Raises
+    ------
+    ValueError
+        If a weight or buffer of the module is NaN or infinite, as
+        scikit-learn's MLP does: such a student would predict NaN.
+    """
+    diverged = [
+        name
+        for name, tensor in net.module_.state_dict().items()
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all()
+    ]
+    if diverged:
+        raise ValueError(
+            "Solver produced non-finite parameter weights. The input data may contain "
+            "large values and need to be preprocessed. The student's "
+            f"{', '.join(diverged[:3])}{' ...' if len(diverged) > 3 else ''} became NaN or "
+            f"infinite during training: scale the features (a StandardScaler, or a "
+            f"preprocessor), or lower lr (now {net.lr})."
+        )
+    net.module_.eval()
+    return net
 
 
 def resolve_device(device):

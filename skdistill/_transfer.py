@@ -17,6 +17,15 @@ Both take X as a numpy array or a pandas DataFrame and return rows of the
 same kind: same dtype for an array; same columns, dtypes and categories
 for a DataFrame (with a fresh ``RangeIndex``), so the teacher can label
 them as it would label X.
+
+The rows are generated in chunks written into the result as they come, so
+that ``generate`` needs about the memory of its result (twice it for a
+DataFrame, which pandas concatenates) and a bounded working space. Before
+generating, that need is compared with the memory available (on Linux,
+``MemAvailable`` in ``/proc/meminfo``, and the cgroup's limit where there is
+one): what cannot fit is refused at once, with the largest
+``size_multiplier`` that would. Where the available memory is unknown,
+an allocation that fails is refused the same way.
 """
 
 # Authors: The skdistill developers
@@ -24,6 +33,7 @@ them as it would label X.
 
 import sys
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse
@@ -40,6 +50,13 @@ __all__ = ["Munge", "RandomMarginal"]
 #: positions, each adding (1/sqrt(2))**2 = 1/2 to the squared Euclidean
 #: distance, so a mismatch adds exactly 1, the Hamming distance.
 ONE_HOT_SCALE = 1 / np.sqrt(2)
+
+#: Cells (rows x columns) that RandomMarginal draws at once.
+CHUNK_CELLS = 1 << 16
+
+#: Working bytes per cell of a chunk being generated: its float64 values,
+#: a MUNGE copy's random draws and index arrays, a chunk's rebuilt columns.
+WORKSPACE_BYTES_PER_CELL = 64
 
 
 class _TransferGenerator(BaseEstimator):
@@ -66,14 +83,52 @@ class _TransferGenerator(BaseEstimator):
         """
         self._validate_params()
         table = _Table.from_input(X, self._nominal_spec(), self._min_rows)
+        n_rows = self.size_multiplier * table.n_rows
+        refusal = self._memory_refusal(table)
+        _check_memory(table.result_bytes(n_rows) + self._workspace_bytes(table), refusal)
         rng = check_random_state(self.random_state)
-        return table.rebuild(self._synthesize(table, rng))
+        return table.assemble(n_rows, self._chunks(table, rng), refusal)
 
     def _nominal_spec(self):
         raise NotImplementedError
 
-    def _synthesize(self, table, rng):
+    def _chunks(self, table, rng):
+        """The synthetic rows as float64 tables (codes for nominal columns), in order."""
         raise NotImplementedError
+
+    def _chunk_cells(self, table):
+        """Cells of the largest chunk :meth:`_chunks` yields."""
+        raise NotImplementedError
+
+    def _workspace_bytes(self, table):
+        return WORKSPACE_BYTES_PER_CELL * self._chunk_cells(table)
+
+    def _memory_refusal(self, table):
+        """The message for a request that does not fit, given the bytes it needs and has."""
+        n_samples, n_features = table.values.shape
+        per_copy = table.result_bytes(n_samples)
+        name = f"{type(self).__name__}(size_multiplier={self.size_multiplier})"
+
+        def refusal(needed, available=None, source=None):
+            request = (
+                f"{name} would make {self.size_multiplier * n_samples:,} synthetic rows of "
+                f"{n_features} columns from the {n_samples:,} rows of X, which needs about "
+                f"{_format_bytes(needed)} of memory"
+            )
+            if available is None:
+                return f"{request}, and allocating it failed. Use a smaller size_multiplier."
+            largest = int((available - self._workspace_bytes(table)) // per_copy)
+            way_out = (
+                f"Use size_multiplier={largest} or less"
+                if largest >= 1
+                else "Use fewer rows or columns of X"
+            )
+            return (
+                f"{request}, but {_format_bytes(available)} is available ({source}). "
+                f"{way_out}, or pass real unlabeled rows (fit's X_unlabeled) instead."
+            )
+
+        return refusal
 
 
 class Munge(_TransferGenerator):
@@ -206,14 +261,13 @@ class Munge(_TransferGenerator):
     def _nominal_spec(self):
         return self.categorical_features
 
-    def _synthesize(self, table, rng):
+    def _chunks(self, table, rng):
         neighbour = nearest_other_row(neighbour_encoding(table.values, table.nominal))
-        return np.concatenate(
-            [
-                _munge_copy(table.values, table.nominal, neighbour, self.p, self.s, rng)
-                for _ in range(self.size_multiplier)
-            ]
-        )
+        for _ in range(self.size_multiplier):
+            yield _munge_copy(table.values, table.nominal, neighbour, self.p, self.s, rng)
+
+    def _chunk_cells(self, table):
+        return table.values.size
 
 
 class RandomMarginal(_TransferGenerator):
@@ -271,10 +325,16 @@ class RandomMarginal(_TransferGenerator):
         # dtype (strings, categories) comes back unchanged.
         return _ALL_COLUMNS
 
-    def _synthesize(self, table, rng):
+    def _chunks(self, table, rng):
         n_rows, n_features = table.values.shape
-        rows = rng.randint(0, n_rows, size=(self.size_multiplier * n_rows, n_features))
-        return table.values[rows, np.arange(n_features)]
+        total, step = self.size_multiplier * n_rows, max(1, CHUNK_CELLS // n_features)
+        for start in range(0, total, step):
+            rows = rng.randint(0, n_rows, size=(min(step, total - start), n_features))
+            yield table.values[rows, np.arange(n_features)]
+
+    def _chunk_cells(self, table):
+        n_rows, n_features = table.values.shape
+        return min(self.size_multiplier * n_rows, max(1, CHUNK_CELLS // n_features)) * n_features
 
 
 # --- MUNGE ------------------------------------------------------------------
@@ -391,6 +451,14 @@ class _Column:
     def nominal(self):
         return self.uniques is not None
 
+    @property
+    def itemsize(self):
+        """Bytes per value of the rebuilt column (8 for objects and extension types)."""
+        try:
+            return np.dtype(getattr(self.dtype, "numpy_dtype", self.dtype)).itemsize
+        except TypeError:  # a pandas extension dtype without a numpy one (category)
+            return 8
+
     def rebuild(self, column_values, is_frame):
         """The column, in X's dtype, from its float values or codes."""
         if self.nominal:
@@ -459,23 +527,89 @@ class _Table:
             array_dtype=None if frame else X.dtype,
         )
 
-    def rebuild(self, values):
-        """Rows of the float table turned back into X's type."""
-        is_frame = self.frame_columns is not None
-        rebuilt = [
-            column.rebuild(values[:, position], is_frame)
-            for position, column in enumerate(self.columns)
-        ]
-        if is_frame:
+    @property
+    def n_rows(self):
+        return len(self.values)
+
+    def result_bytes(self, n_rows):
+        """Bytes that :meth:`assemble` holds for ``n_rows`` rows (object cells as pointers)."""
+        if self.frame_columns is None:
+            return n_rows * len(self.columns) * self.array_dtype.itemsize
+        # The chunks' frames and their concatenation.
+        return 2 * n_rows * sum(column.itemsize for column in self.columns)
+
+    def assemble(self, n_rows, chunks, refusal):
+        """X's type rebuilt from ``chunks`` of float rows, written into the result as they come."""
+        if self.frame_columns is not None:
             import pandas as pd
 
+            frames = [self.rebuild(chunk) for chunk in chunks]
+            return pd.concat(frames, ignore_index=True)
+        try:
+            out = np.empty((n_rows, len(self.columns)), dtype=self.array_dtype)
+        except (MemoryError, ValueError) as error:  # ValueError: beyond numpy's largest array
+            raise ValueError(refusal(self.result_bytes(n_rows))) from error
+        start = 0
+        for chunk in chunks:
+            self.rebuild(chunk, out=out[start : start + len(chunk)])
+            start += len(chunk)
+        return out
+
+    def rebuild(self, values, out=None):
+        """Rows of the float table turned back into X's type (into ``out`` for an array)."""
+        if self.frame_columns is not None:
+            import pandas as pd
+
+            rebuilt = [
+                column.rebuild(values[:, position], True)
+                for position, column in enumerate(self.columns)
+            ]
             frame = pd.concat(rebuilt, axis=1, ignore_index=True)
             frame.columns = self.frame_columns
             return frame
-        out = np.empty(values.shape, dtype=self.array_dtype)
-        for position, column_values in enumerate(rebuilt):
-            out[:, position] = column_values
+        if out is None:
+            out = np.empty(values.shape, dtype=self.array_dtype)
+        for position, column in enumerate(self.columns):
+            out[:, position] = column.rebuild(values[:, position], False)
         return out
+
+
+def _check_memory(needed, refusal):
+    """Refuse, with ``refusal(needed, available, source)``, what available memory cannot hold."""
+    available, source = _available_memory()
+    if available is not None and needed > available:
+        raise ValueError(refusal(needed, available, source))
+
+
+def _available_memory():
+    """(bytes, where from) that this process can still allocate, or (None, None) if unknown.
+
+    Read, without psutil, from ``MemAvailable`` in ``/proc/meminfo`` (Linux)
+    and, in a container, from its cgroup's limit less its usage; the
+    smaller wins. Elsewhere unknown.
+    """
+    known = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                known.append((int(line.split()[1]) * 1024, "MemAvailable in /proc/meminfo"))
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            usage = int(Path("/sys/fs/cgroup/memory.current").read_text())
+            known.append((int(limit) - usage, "the cgroup's memory.max less memory.current"))
+    except (OSError, ValueError):
+        pass
+    return min(known) if known else (None, None)
+
+
+def _format_bytes(n_bytes):
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if abs(n_bytes) < 1000 or unit == "TB":
+            return f"{n_bytes:,.0f} {unit}" if unit == "bytes" else f"{n_bytes:,.1f} {unit}"
+        n_bytes /= 1000
 
 
 def _is_dataframe(X):

@@ -3,6 +3,6 @@
 # Authors: The skdistill developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-from ._export import read_onnx_metadata, to_onnx
+from ._export import onnx_feeds, read_onnx_metadata, to_onnx
 
-__all__ = ["read_onnx_metadata", "to_onnx"]
+__all__ = ["onnx_feeds", "read_onnx_metadata", "to_onnx"]

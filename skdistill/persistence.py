@@ -3,6 +3,20 @@
 # Authors: The skdistill developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-from ._persistence import FORMAT_VERSION, METADATA_FILE, WEIGHTS_FILE, load_student, save_student
+from ._persistence import (
+    FORMAT_VERSION,
+    METADATA_FILE,
+    PREPROCESSOR_FILE,
+    WEIGHTS_FILE,
+    load_student,
+    save_student,
+)
 
-__all__ = ["FORMAT_VERSION", "METADATA_FILE", "WEIGHTS_FILE", "load_student", "save_student"]
+__all__ = [
+    "FORMAT_VERSION",
+    "METADATA_FILE",
+    "PREPROCESSOR_FILE",
+    "WEIGHTS_FILE",
+    "load_student",
+    "save_student",
+]

@@ -82,11 +82,16 @@ class Task:
         """What the student says: probabilities, or predictions."""
         return student.predict_proba(X) if self.name == "classification" else student.predict(X)
 
-    def counting_teacher(self):
-        """A fitted teacher of the task that counts its calls and rows (reset to 0)."""
+    def counting_teacher(self, model=None):
+        """A fitted teacher of the task that counts its calls and rows (reset to 0).
+
+        It wraps ``model``, or the unfitted teacher fitted on X and y.
+        """
         self.counting.calls = self.counting.rows = 0
         self.counting.seen = []
-        return self.counting(clone(self.unfitted_teacher).fit(self.X, self.y))
+        if model is None:
+            model = clone(self.unfitted_teacher).fit(self.X, self.y)
+        return self.counting(model)
 
 
 @pytest.fixture(scope="session", params=["classification", "regression"])
@@ -149,6 +154,45 @@ class FixedProba(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         type(self).calls += 1
         return np.asarray(self.proba, dtype=float)[: len(X)]
+
+
+class _Returning(BaseEstimator):
+    """A 'fitted' teacher whose output method returns ``make(X)``: a broken
+    teacher to order. Counts its calls on the class."""
+
+    calls = 0
+
+    def __init__(self, make, classes=None):
+        self.make = make
+        self.classes = classes
+
+    def __sklearn_is_fitted__(self):
+        return True
+
+    def _outputs(self, X):
+        type(self).calls += 1
+        return self.make(X)
+
+
+class _ReturningClassifier(ClassifierMixin, _Returning):
+    @property
+    def classes_(self):
+        return np.asarray(self.classes)
+
+
+class ProbaReturning(_ReturningClassifier):
+    def predict_proba(self, X):
+        return self._outputs(X)
+
+
+class ScoresReturning(_ReturningClassifier):
+    def decision_function(self, X):
+        return self._outputs(X)
+
+
+class PredictionsReturning(RegressorMixin, _Returning):
+    def predict(self, X):
+        return self._outputs(X)
 
 
 class _Counting(BaseEstimator):

@@ -2,12 +2,13 @@
 in test_distillers.py): classes, probabilities, temperatures, labels."""
 
 import pickle
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import CountingClassifier, small
+from conftest import CountingClassifier, FixedProba, small
 from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.frozen import FrozenEstimator
@@ -320,6 +321,23 @@ def test_bad_teachers_are_named(iris, teacher, error, match):
     X, _ = iris
     with pytest.raises(error, match=match):
         DistilledClassifier(teacher).fit(X)
+
+
+@pytest.mark.parametrize(
+    "proba, classes, match",
+    [
+        # Without y, nothing but the teacher's outputs tells classes_ is wrong.
+        ([0.5, 0.5], [0, 1, 2], re.escape("returned 2 columns, but its classes_ has 3 classes")),
+        ([1.2, -0.2, 0.0], None, re.escape("probabilities outside [0, 1]")),
+        ([2.0, 2.0, 1.0], None, "rows that do not sum to 1"),
+    ],
+)
+def test_a_broken_teacher_is_named_before_training(iris, proba, classes, match):
+    X, _ = iris
+    teacher = FixedProba(np.tile(proba, (len(X), 1)), classes=classes)
+    with pytest.raises(ValueError, match=match) as error:
+        DistilledClassifier(teacher, **small()).fit(X)
+    assert "NaN or infinity" not in str(error.value)
 
 
 def test_teachers_with_different_classes_are_refused(iris):

@@ -9,6 +9,8 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
+import skdistill
+from skdistill import DistilledClassifier
 from skdistill.__main__ import main
 from skdistill.export import read_onnx_metadata
 from skdistill.persistence import load_student
@@ -34,6 +36,7 @@ def files(tmp_path_factory):
         "regressor": root / "regressor.joblib",
         "list": root / "list.pkl",
         "garbage": root / "garbage.joblib",
+        "empty": root / "empty.joblib",
     }
     X.assign(species=y).to_csv(paths["csv"], index=False)
     X.to_csv(paths["features_csv"], index=False)
@@ -46,6 +49,7 @@ def files(tmp_path_factory):
     with open(paths["list"], "wb") as file:
         pickle.dump([1, 2, 3], file)
     paths["garbage"].write_text("not a pickle")
+    paths["empty"].write_bytes(b"")
     return paths
 
 
@@ -150,7 +154,8 @@ def test_missing_files(files, tmp_path, capsys):
     [
         ("list", "holds a list, not a scikit-learn classifier"),
         ("regressor", "holds a regressor (RandomForestRegressor), not a classifier"),
-        ("garbage", "could not load TEACHER"),
+        ("garbage", "is not a file written by joblib.dump or pickle.dump (KeyError: 110)"),
+        ("empty", "is not a file written by joblib.dump or pickle.dump (EOFError"),
     ],
 )
 def test_not_a_classifier(files, tmp_path, capsys, teacher, message):
@@ -194,10 +199,15 @@ def test_unknown_target_and_bad_data(files, tmp_path, capsys):
     argv = ["compress", str(files["forest"]), str(files["csv"]), "--out", out, "--target", "label"]
     assert "--target 'label' is not a column of DATA" in _error(capsys, argv)
 
+    # text where the teacher was fitted on numbers: the teacher refuses it, before training
     text = tmp_path / "text.csv"
     pd.read_csv(files["csv"]).assign(**{"petal width (cm)": "wide"}).to_csv(text, index=False)
     argv = ["compress", str(files["forest"]), str(text), "--out", out, "--target", "species"]
-    assert "['petal width (cm)'] of DATA" in _error(capsys, argv)
+    err = _error(capsys, argv)
+    assert "could not distil the teacher on DATA" in err and "'wide'" in err
+    argv[1] = str(files["forest_numpy"])
+    err = _error(capsys, argv)
+    assert "['petal width (cm)'] of DATA" in err and "fitted on an array of numbers" in err
 
     other = tmp_path / "data.json"
     other.write_text("{}")
@@ -275,3 +285,139 @@ def test_demo_shows_progress_and_an_honest_summary(monkeypatch, capsys):
     ]
     assert "student: MLP 64-8-10, distilled in" in printed
     assert printed.rstrip().endswith(_demo.summarize_comparison(rows))
+
+
+def _forbidden(*args, **kwargs):
+    raise AssertionError("the command went on after bad input")
+
+
+def test_test_size_leaving_too_few_training_rows(files, tmp_path, capsys):
+    sixty = tmp_path / "sixty.csv"
+    pd.read_csv(files["csv"]).sample(60, random_state=0).to_csv(sixty, index=False)
+    argv = ["compress", str(files["forest"]), str(sixty), "--out", str(tmp_path / "out")]
+    err = _error(capsys, argv + ["--target", "species", "--test-size", "0.99"])
+    assert "splits the 60 rows of DATA" in err and "into 0 training and 60 held-out rows" in err
+    assert "lower --test-size" in err
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--alpha", "2"], "The 'alpha' parameter of DistilledClassifier must be"),
+        (["--temperature", "0"], "The 'temperature' parameter"),
+        (["--lr", "-1"], "The 'lr' parameter"),
+        (["--max-epochs", "0"], "The 'max_epochs' parameter"),
+        (["--batch-size", "0"], "The 'batch_size' parameter"),
+        (["--device", "nonsense"], "device='nonsense' is not a torch device"),
+    ],
+)
+def test_student_options_are_checked_before_loading(
+    files, tmp_path, capsys, monkeypatch, option, message
+):
+    monkeypatch.setattr(joblib, "load", _forbidden)
+    monkeypatch.setattr(pd, "read_csv", _forbidden)
+    out = tmp_path / "out"
+    argv = ["compress", str(files["forest"]), str(files["csv"]), "--out", str(out)]
+    err = _error(capsys, argv + ["--target", "species", *option])
+    assert "invalid student option (see --help): " in err and message in err
+    assert not out.exists()
+
+
+def test_unwritable_out_is_refused_before_training(files, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(DistilledClassifier, "fit", _forbidden)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    for out in ("/proc/nope", str(a_file / "sub")):
+        argv = ["compress", str(files["forest"]), str(files["csv"]), "--out", out]
+        err = _error(capsys, argv + ["--target", "species"])
+        assert f"--out {out} is not a writable directory" in err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"skdistill {skdistill.__version__}\n"
+
+
+# -- a table with categorical columns and empty cells ------------------------------
+
+
+@pytest.fixture(scope="module")
+def mixed_files(tmp_path_factory):
+    """A CSV with string columns and empty cells, and a Pipeline teacher fitted on it."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    root = tmp_path_factory.mktemp("mixed")
+    rng = np.random.default_rng(0)
+    n_rows = 200
+    table = pd.DataFrame(
+        {
+            "income": rng.lognormal(3, 1, n_rows).round(2),
+            "age": rng.integers(18, 80, n_rows).astype(float),
+            "city": rng.choice(["Lyon", "Nice", "Paris"], n_rows),
+            "plan": rng.choice(["basic", "premium"], n_rows),
+        }
+    )
+    table["churn"] = np.where((table["plan"] == "basic") & (table["age"] < 40), "yes", "no")
+    table.loc[rng.random(n_rows) < 0.15, "income"] = np.nan
+    table.loc[rng.random(n_rows) < 0.1, "city"] = None
+    csv = root / "customers.csv"
+    table.to_csv(csv, index=False)
+    text = csv.read_text()
+    assert ",," in text or text.count(",\n") > 0  # empty cells in the file itself
+    rows = pd.read_csv(csv)
+    teacher = make_pipeline(
+        make_column_transformer(
+            (
+                make_pipeline(
+                    SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")
+                ),
+                ["city", "plan"],
+            ),
+            remainder=SimpleImputer(add_indicator=True),
+        ),
+        LogisticRegression(max_iter=1000),
+    ).fit(rows.drop(columns="churn"), rows["churn"])
+    joblib.dump(teacher, root / "pipeline.joblib")
+    return csv, root / "pipeline.joblib"
+
+
+@pytest.mark.parametrize("inputs", ["columns", "grouped"])
+def test_compress_a_table_with_categories_and_empty_cells(mixed_files, tmp_path, capsys, inputs):
+    from skdistill.export import onnx_feeds
+
+    csv, teacher = mixed_files
+    out = tmp_path / "out"
+    argv = ["compress", str(teacher), str(csv), "--out", str(out), "--target", "churn"]
+    assert main(argv + TINY + ["--onnx-inputs", inputs]) == 0
+    printed = capsys.readouterr().out
+    assert "columns: 2 numeric (1 with empty cells" in printed and "2 categorical" in printed
+    assert "teacher: Pipeline(ColumnTransformer, LogisticRegression)" in printed
+    difference = float(printed.split("predict_proba on the held-out rows: ")[1].split()[0])
+    assert difference < 1e-5
+    assert {path.name for path in out.iterdir()} == {
+        "model.onnx",
+        "model.safetensors",
+        "metadata.json",
+    }
+    # the saved student takes the CSV's rows as they are, and so does the ONNX model
+    rows = pd.read_csv(csv).drop(columns="churn")
+    assert rows.isna().any().any()
+    saved = load_student(out)
+    metadata = read_onnx_metadata(out / "model.onnx")
+    assert metadata["inputs"] == inputs
+    session = onnxruntime.InferenceSession(
+        str(out / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    names = [spec.name for spec in session.get_inputs()]
+    expected = (
+        ["income", "age", "city", "plan"] if inputs == "columns" else ["numeric", "categorical"]
+    )
+    assert names == expected
+    proba = session.run(["probabilities"], onnx_feeds(rows, metadata))[0]
+    assert np.abs(proba - saved.predict_proba(rows)).max() < 1e-5

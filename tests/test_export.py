@@ -1,18 +1,25 @@
 """ONNX export: onnxruntime reproduces predict_proba, with any batch size."""
 
 import copy
+import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from conftest import LinearModule, small
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.compose import make_column_transformer
 from sklearn.datasets import load_iris
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from skdistill import DistilledClassifier
-from skdistill.export import read_onnx_metadata, to_onnx
+from skdistill import DistilledClassifier, DistilledRegressor
+from skdistill._preprocessing import AutoPreprocessor
+from skdistill.export import onnx_feeds, read_onnx_metadata, to_onnx
 
 onnxruntime = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
@@ -80,6 +87,8 @@ def test_metadata(exported, student):
     assert list(metadata["feature_names"]) == list(student.feature_names_in_)
     assert metadata["n_features"] == 4
     assert metadata["output"] == "proba"
+    assert metadata["inputs"] == "X" and metadata["input_kinds"] is None
+    assert metadata["preprocessor"] is None and metadata["preprocessor_state"] is None
 
 
 def test_binary_numpy_without_feature_names(binary_data, tmp_path):
@@ -136,13 +145,6 @@ def test_refuses_unfitted_estimator(tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_refuses_fitted_preprocessor(student, tmp_path):
-    with_preprocessor = copy.copy(student)
-    with_preprocessor.preprocessor_ = StandardScaler().fit(np.eye(4))
-    with pytest.raises(ValueError, match="preprocessing is not supported yet.*transformer"):
-        to_onnx(with_preprocessor, tmp_path / "m.onnx")
-
-
 def test_refuses_estimators_without_student(iris, tmp_path):
     X, y = iris
     with pytest.raises(ValueError, match="no fitted student_"):
@@ -152,3 +154,225 @@ def test_refuses_estimators_without_student(iris, tmp_path):
 def test_refuses_unknown_output_kind(student, tmp_path):
     with pytest.raises(ValueError, match="output must be"):
         to_onnx(student, tmp_path / "m.onnx", output="labels")
+
+
+# -- students with preprocessing: tables with categories and missing values ---------------
+
+
+def _table(n_rows, seed, unseen=False):
+    """A mixed table with missing values; ``unseen``: levels and missing values fit never saw."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "age (years)": rng.normal(40, 12, n_rows),
+            "count": pd.array(rng.integers(0, 9, n_rows), dtype="Int64"),
+            "grade": pd.Categorical(rng.choice([1, 2, 3] + [4] * unseen, n_rows)),
+            "city": pd.Series(
+                rng.choice(["Lyon", "Nice"] + ["Berlin"] * unseen, n_rows), dtype=object
+            ),
+            "vip": rng.random(n_rows) < 0.3,
+            "X": rng.normal(size=n_rows),  # the name of the student's own input
+        }
+    )
+    for column in ("age (years)", "count", "grade", "city"):
+        frame.loc[rng.random(n_rows) < 0.15, column] = None
+    if unseen:
+        frame.loc[rng.random(n_rows) < 0.15, "X"] = np.nan  # complete in fit
+    y = (frame["age (years)"].fillna(40) > 40).to_numpy() ^ (frame["city"] == "Lyon").to_numpy()
+    return frame, y.astype(int) + frame["X"].fillna(0).to_numpy() * 0.1 * (not unseen)
+
+
+def _teacher(kind, frame, y):
+    encode = make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore"), ["grade", "city", "vip"]),
+        remainder=SimpleImputer(),
+    )
+    model = (
+        HistGradientBoostingClassifier if kind == "classifier" else HistGradientBoostingRegressor
+    )
+    return make_pipeline(encode, model(max_iter=10)).fit(frame, y)
+
+
+def _outputs(student, X):
+    if hasattr(student, "predict_proba"):
+        return student.predict_proba(X)
+    return student.predict(X).reshape(len(X), -1)
+
+
+@pytest.fixture(scope="module", params=["classifier", "regressor"])
+def mixed(request, tmp_path_factory):
+    """A student of each kind fitted on the mixed table, exported in both input forms."""
+    frame, y = _table(300, 0)
+    if request.param == "classifier":
+        y = y.round().astype(int)
+    estimator = DistilledClassifier if request.param == "classifier" else DistilledRegressor
+    student = estimator(_teacher(request.param, frame, y), **TINY).fit(frame, y)
+    folder = tmp_path_factory.mktemp("mixed")
+    paths = {
+        inputs: to_onnx(student, folder / f"{inputs}.onnx", inputs=inputs)
+        for inputs in ("columns", "grouped")
+    }
+    return student, paths
+
+
+@pytest.mark.parametrize("inputs", ["columns", "grouped"])
+def test_mixed_table_model_reproduces_the_student(mixed, inputs):
+    student, paths = mixed
+    rows, _ = _table(200, 1, unseen=True)
+    assert (
+        rows["X"].isna().any() and (rows["city"] == "Berlin").any() and (rows["grade"] == 4).any()
+    )
+    session = onnxruntime.InferenceSession(str(paths[inputs]), providers=["CPUExecutionProvider"])
+    metadata = read_onnx_metadata(paths[inputs])
+    outputs = session.run(None, onnx_feeds(rows, metadata))[0]
+    assert np.abs(outputs - _outputs(student, rows)).max() < TOLERANCE
+    for i in range(0, 200, 20):  # one row at a time, as a server gets them
+        row = rows.iloc[[i]]
+        assert (
+            np.abs(session.run(None, onnx_feeds(row, metadata))[0] - _outputs(student, row)).max()
+            < TOLERANCE
+        )
+
+
+def test_mixed_table_model_inputs(mixed):
+    onnx = pytest.importorskip("onnx")
+    student, paths = mixed
+
+    def signature(path):
+        return [
+            (
+                variable.name,
+                variable.type.tensor_type.elem_type,
+                [d.dim_value or d.dim_param for d in variable.type.tensor_type.shape.dim],
+            )
+            for variable in onnx.load(str(paths[path])).graph.input
+        ]
+
+    FLOAT, STRING = onnx.TensorProto.FLOAT, onnx.TensorProto.STRING
+    assert signature("columns") == [
+        ("age (years)", FLOAT, ["batch", 1]),
+        ("count", FLOAT, ["batch", 1]),
+        ("grade", STRING, ["batch", 1]),
+        ("city", STRING, ["batch", 1]),
+        ("vip", STRING, ["batch", 1]),
+        ("X", FLOAT, ["batch", 1]),
+    ]
+    assert signature("grouped") == [
+        ("numeric", FLOAT, ["batch", 3]),
+        ("categorical", STRING, ["batch", 3]),
+    ]
+    outputs = [o.name for o in onnx.load(str(paths["columns"])).graph.output]
+    assert outputs == (
+        ["probabilities", "logits"] if hasattr(student, "classes_") else ["predictions"]
+    )
+
+
+def test_a_feed_written_by_hand_as_a_server_would(mixed):
+    student, paths = mixed
+    row = pd.DataFrame(
+        {
+            "age (years)": [np.nan],
+            "count": pd.array([3], dtype="Int64"),
+            "grade": pd.Categorical([2]),
+            "city": pd.Series([None], dtype=object),
+            "vip": [True],
+            "X": [0.5],
+        }
+    )
+    feeds = {
+        "age (years)": np.array([[np.nan]], np.float32),
+        "count": np.array([[3.0]], np.float32),
+        "grade": np.array([["2"]], object),
+        "city": np.array([[""]], object),
+        "vip": np.array([["True"]], object),
+        "X": np.array([[0.5]], np.float32),
+    }
+    built = onnx_feeds(row, paths["columns"])
+    assert built.keys() == feeds.keys()
+    for name, values in feeds.items():
+        np.testing.assert_array_equal(built[name], values)
+        assert built[name].dtype == values.dtype
+    session = onnxruntime.InferenceSession(
+        str(paths["columns"]), providers=["CPUExecutionProvider"]
+    )
+    assert np.abs(session.run(None, feeds)[0] - _outputs(student, row)).max() < TOLERANCE
+
+
+def test_mixed_table_metadata(mixed):
+    student, paths = mixed
+    metadata = read_onnx_metadata(paths["grouped"])
+    assert metadata["inputs"] == "grouped"
+    assert list(metadata["feature_names"]) == list(student.feature_names_in_)
+    assert metadata["n_features"] == 6
+    assert metadata["input_kinds"] == ["numeric", "numeric"] + ["categorical"] * 3 + ["numeric"]
+    assert metadata["preprocessor"] == "AutoPreprocessor"
+    # the ONNX file alone rebuilds the preprocessing, without running code
+    rebuilt = AutoPreprocessor.from_state(metadata["preprocessor_state"])
+    rows, _ = _table(50, 2, unseen=True)
+    np.testing.assert_array_equal(rebuilt.transform(rows), student.preprocessor_.transform(rows))
+
+
+def test_numeric_array_with_missing_values_keeps_one_input_x(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    X[rng.random(X.shape) < 0.15] = np.nan
+    teacher = HistGradientBoostingClassifier(max_iter=10).fit(X, y)
+    student = DistilledClassifier(teacher, **TINY).fit(X, y)
+    path = to_onnx(student, tmp_path / "array.onnx")
+    assert read_onnx_metadata(path)["inputs"] == "X"
+    proba, _ = _run(path, X)
+    assert np.isnan(X).any(axis=1).sum() > 100
+    assert np.abs(proba - student.predict_proba(X)).max() < TOLERANCE
+
+
+def test_custom_preprocessor_is_converted_by_skl2onnx(tmp_path):
+    frame, y = _table(300, 0)
+    frame = frame.assign(city=frame["city"].fillna("unknown"))[["age (years)", "city", "X"]]
+    y = y.round().astype(int)
+    preprocessor = make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore"), ["city"]),
+        (make_pipeline(SimpleImputer(), StandardScaler()), ["age (years)", "X"]),
+    )
+    teacher = make_pipeline(preprocessor, HistGradientBoostingClassifier(max_iter=10)).fit(frame, y)
+    student = DistilledClassifier(teacher, preprocessor=preprocessor, **TINY).fit(frame, y)
+    path = to_onnx(student, tmp_path / "custom.onnx")
+    metadata = read_onnx_metadata(path)
+    assert metadata["inputs"] == "columns" and metadata["preprocessor"] == "ColumnTransformer"
+    assert metadata["input_kinds"] == ["numeric", "categorical", "numeric"]
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    proba = session.run(None, onnx_feeds(frame, metadata))[0]
+    assert np.abs(proba - student.predict_proba(frame)).max() < TOLERANCE
+    with pytest.raises(ValueError, match="inputs='grouped' is available with the automatic"):
+        to_onnx(student, tmp_path / "grouped.onnx", inputs="grouped")
+
+
+def test_preprocessor_skl2onnx_cannot_convert_is_refused(iris, tmp_path):
+    X, y = iris
+    teacher = LogisticRegression(max_iter=500).fit(X, y)
+    student = DistilledClassifier(teacher, preprocessor=FunctionTransformer(np.log1p), **TINY)
+    with pytest.raises(ValueError, match="skl2onnx cannot convert.*FunctionTransformer.*pickle"):
+        to_onnx(student.fit(X, y), tmp_path / "log.onnx")
+
+
+def test_a_column_named_like_an_output_is_refused(tmp_path):
+    frame = pd.DataFrame({"probabilities": [1.0, np.nan, 2.0, 3.0], "k": ["a", "b", "a", "b"]})
+    y = np.array([0, 1, 0, 1])
+    teacher = make_pipeline(
+        make_column_transformer((OneHotEncoder(), ["k"]), remainder=SimpleImputer()),
+        LogisticRegression(),
+    ).fit(frame, y)
+    student = DistilledClassifier(teacher, **TINY).fit(frame, y)
+    with pytest.raises(
+        ValueError, match=r"\['probabilities'\] have the names of the model's outputs"
+    ):
+        to_onnx(student, tmp_path / "clash.onnx")
+    with pytest.raises(ValueError, match="inputs must be 'columns' or 'grouped'"):
+        to_onnx(student, tmp_path / "rows.onnx", inputs="rows")
+
+
+def test_without_skl2onnx_says_what_to_install(mixed, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "skl2onnx", None)
+    with pytest.raises(ImportError, match="pip install skl2onnx"):
+        to_onnx(mixed[0], tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()

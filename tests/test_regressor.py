@@ -5,7 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
-from conftest import small
+from conftest import PredictionsReturning, small
 from sklearn.datasets import make_regression
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LinearRegression, Ridge
@@ -94,3 +94,10 @@ def test_bad_teachers_are_named_before_training(diabetes, teacher, message):
     X, y = diabetes
     with pytest.raises((TypeError, ValueError), match=message):
         DistilledRegressor(teacher).fit(X, y)
+
+
+def test_a_teacher_with_a_row_too_many_is_named(diabetes):
+    X, _ = diabetes
+    teacher = PredictionsReturning(lambda rows: np.ones(len(rows) + 1))
+    with pytest.raises(ValueError, match=f"predict returned {len(X) + 1} rows for {len(X)} rows"):
+        DistilledRegressor(teacher, **small()).fit(X)

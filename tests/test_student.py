@@ -40,6 +40,24 @@ def test_standardize_constant_and_huge_features_stay_finite():
     assert torch.isfinite(out).all() and float(out.abs().max()) < 10
 
 
+def test_standardize_is_finite_in_float32_at_its_limits():
+    X = np.zeros((50, 2), dtype=np.float32)
+    # Values on both sides of 0 near float32's limit: a row is further from
+    # the mean than float32 reaches.
+    X[:, 0] = -1e38
+    X[0, 0] = 2.7e38
+    # A spread of subnormal values, whose scale rounds to 0 in float32.
+    X[::2, 1] = 1e-45
+    layer = Standardize.from_data(X)
+    assert torch.isfinite(layer.mean).all() and torch.isfinite(layer.scale).all()
+    assert (layer.scale >= torch.finfo(torch.float32).tiny).all()
+    out = layer(torch.from_numpy(X))
+    assert torch.isfinite(out).all()
+    # Bounded as any feature's: the scale is at least a share of the range.
+    assert float(out[:, 0].abs().max()) <= 1 / MIN_SCALE_OF_RANGE
+    assert float(layer.scale[1]) == 1.0  # as good as constant
+
+
 def test_standardize_uses_sample_weight():
     X = np.array([[0.0], [10.0]])
     layer = Standardize.from_data(X, sample_weight=np.array([3.0, 1.0]))

@@ -1,6 +1,8 @@
+import re
+
 import numpy as np
 import pytest
-from conftest import FixedProba
+from conftest import FixedProba, PredictionsReturning, ProbaReturning, ScoresReturning
 from scipy.special import expit, softmax
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -12,6 +14,7 @@ from skdistill.teachers import (
     resolve_proba_floor,
     teacher_classes,
     teacher_logits,
+    teacher_predictions,
     teacher_proba,
 )
 
@@ -180,3 +183,115 @@ def test_parallel_labelling_gives_the_same_logits(iris, iris_forest):
     sequential = teacher_logits(iris_forest, X, batch_size=40)
     parallel = teacher_logits(iris_forest, X, batch_size=40, n_jobs=2)
     np.testing.assert_array_equal(parallel, sequential)
+
+
+# -- broken teachers ----------------------------------------------------------------------
+
+THIRD = 1 / 3
+
+
+def _rows(row):
+    return lambda X: np.tile(row, (len(X), 1))
+
+
+BROKEN_PROBA = {
+    "sums-to-5": (
+        _rows([5 / 3] * 3),
+        re.escape("rows that do not sum to 1, such as the row [1.667, 1.667, 1.667] (sum 5)"),
+    ),
+    "holds-2": (
+        _rows([2.0, -0.5, -0.5]),
+        re.escape("outside [0, 1], such as the row [2, -0.5, -0.5]"),
+    ),
+    "negative": (
+        _rows([1.2, -0.2, 0.0]),
+        re.escape("outside [0, 1], such as the row [1.2, -0.2, 0]"),
+    ),
+    "all-zero-row": (
+        lambda X: np.vstack([np.full((len(X) - 1, 3), THIRD), np.zeros((1, 3))]),
+        "a row of zeros",
+    ),
+    "nan": (
+        _rows([np.nan, 0.5, 0.5]),
+        re.escape("NaN or infinite probabilities, such as the row [nan"),
+    ),
+    "2-columns-for-3-classes": (
+        _rows([0.5, 0.5]),
+        re.escape("returned 2 columns, but its classes_ has 3 classes ([0, 1, 2])"),
+    ),
+    "multi-output": (
+        lambda X: [np.full((len(X), 3), THIRD)] * 2,
+        "returned a list of 2 arrays, as a multi-output estimator does",
+    ),
+    "ragged-list": (
+        lambda X: [[0.5, 0.5, 0.0]] * (len(X) - 1) + [[1.0]],
+        "returned a list that is not an array of numbers with rows of equal length",
+    ),
+    "one-row-too-many": (lambda X: np.full((len(X) + 1, 3), THIRD), "returned 51 rows for 50 rows"),
+    "one-row-too-few": (lambda X: np.full((len(X) - 1, 3), THIRD), "returned 49 rows for 50 rows"),
+    "1-d": (
+        lambda X: np.full(len(X), THIRD),
+        re.escape("returned an array of shape (50,); expected (50, n_outputs)"),
+    ),
+}
+
+
+@pytest.mark.parametrize("make, match", BROKEN_PROBA.values(), ids=list(BROKEN_PROBA))
+def test_a_broken_predict_proba_is_named_after_the_first_batch(make, match):
+    ProbaReturning.calls = 0
+    with pytest.raises(ValueError, match=match) as error:
+        teacher_logits(ProbaReturning(make, classes=[0, 1, 2]), np.zeros((120, 1)), batch_size=50)
+    assert str(error.value).startswith("The teacher ProbaReturning's predict_proba returned ")
+    assert "NaN" not in str(error.value) or "nan" in str(make(np.zeros((1, 1))))
+    assert ProbaReturning.calls == 1
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda X: np.zeros(len(X)), "one score per row, but classes_ has 3 classes"),
+        (
+            _rows([0.0, np.inf, 1.0]),
+            re.escape("NaN or infinite values, such as the row [0, inf, 1]"),
+        ),
+        (_rows([0.0, 1.0]), "returned 2 columns, but its classes_ has 3 classes"),
+    ],
+)
+def test_a_broken_decision_function_is_named(make, match):
+    with pytest.raises(ValueError, match=match):
+        teacher_logits(ScoresReturning(make, classes=[0, 1, 2]), np.zeros((120, 1)), batch_size=50)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda X: np.ones(len(X) + 1), "returned 51 rows for 50 rows of X"),
+        (
+            lambda X: np.where(np.arange(len(X)) == 3, np.nan, 1.0),
+            r"NaN or infinite values, such as the row \[nan\]",
+        ),
+        (
+            lambda X: [[1.0, 2.0]] * (len(X) - 1) + [[1.0]],
+            "not an array of numbers with rows of equal length",
+        ),
+        (
+            lambda X: np.ones((len(X), 2, 2)),
+            re.escape("shape (50, 2, 2); expected (50,) or (50, n_outputs)"),
+        ),
+    ],
+)
+def test_a_broken_regressor_is_named_after_the_first_batch(make, match):
+    PredictionsReturning.calls = 0
+    with pytest.raises(ValueError, match=match) as error:
+        teacher_predictions(PredictionsReturning(make), np.zeros((120, 1)), batch_size=50)
+    assert str(error.value).startswith("The teacher PredictionsReturning's predict returned ")
+    assert PredictionsReturning.calls == 1
+
+
+def test_outputs_as_lists_and_rounding_errors_are_accepted():
+    rounded = [[THIRD, THIRD, THIRD + 1e-9], [1.0 + 1e-12, -1e-12, 0.0]]
+    teacher = ProbaReturning(lambda X: rounded[: len(X)], classes=[0, 1, 2])
+    proba = teacher_proba(teacher, np.zeros((2, 1)))
+    assert proba.min() >= 0 and np.isfinite(teacher_logits(teacher, np.zeros((2, 1)))).all()
+    regressor = PredictionsReturning(lambda X: [[1.0], [2.0]])
+    np.testing.assert_array_equal(teacher_predictions(regressor, np.zeros((2, 1))), [[1], [2]])

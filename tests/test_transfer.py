@@ -3,6 +3,9 @@
 # Authors: The skdistill developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import time
+import tracemalloc
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +13,7 @@ import scipy.sparse
 from sklearn.base import clone
 from sklearn.neighbors import NearestNeighbors
 
+from skdistill import _transfer
 from skdistill.transfer import Munge, RandomMarginal, nearest_other_row, neighbour_encoding
 
 GENERATORS = [Munge, RandomMarginal]
@@ -353,3 +357,52 @@ def test_munge_rejects_a_category_column_declared_continuous():
 def test_rejects_inputs_that_are_not_tables(X, error, message):
     with pytest.raises(error, match=message):
         Munge().generate(X)
+
+
+# -- memory -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("generator", [Munge, RandomMarginal])
+def test_a_request_that_cannot_fit_is_refused_before_generating(generator):
+    X = np.random.default_rng(0).normal(size=(10_000, 10))
+    tracemalloc.start()
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"needs about 80\.0 TB of memory, but .* is available"):
+        generator(size_multiplier=10**8).generate(X)
+    elapsed = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert elapsed < 2 and peak < 20e6  # nothing the size of the request was allocated
+
+
+def test_the_refusal_names_the_largest_size_multiplier_that_fits(monkeypatch):
+    X = np.zeros((1000, 10))
+    monkeypatch.setattr(_transfer, "_available_memory", lambda: (8_100_000, "a test"))
+    message = (
+        r"Munge\(size_multiplier=1000\) would make 1,000,000 synthetic rows of 10 columns "
+        r"from the 1,000 rows of X, which needs about 80\.6 MB of memory, but 8\.1 MB is "
+        r"available \(a test\)\. Use size_multiplier=93 or less"
+    )
+    with pytest.raises(ValueError, match=message):
+        Munge(size_multiplier=1000).generate(X)
+    assert len(Munge(size_multiplier=93).generate(X)) == 93_000
+
+
+def test_an_allocation_that_fails_is_refused_where_memory_is_unknown(monkeypatch):
+    monkeypatch.setattr(_transfer, "_available_memory", lambda: (None, None))
+    with pytest.raises(ValueError, match="needs about 80,000.0 TB of memory, and allocating"):
+        RandomMarginal(size_multiplier=10**12).generate(np.zeros((1000, 10)))
+
+
+@pytest.mark.parametrize("generator", [Munge, RandomMarginal])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_peak_memory_is_about_the_result(generator, dtype):
+    X = np.random.default_rng(0).normal(size=(2000, 10)).astype(dtype)
+    tracemalloc.start()
+    synthetic = generator(size_multiplier=100, random_state=0).generate(X)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert synthetic.shape == (200_000, 10) and synthetic.dtype == dtype
+    # It was 3 times the float64 size of the result (twice the result, plus
+    # a float64 copy of it).
+    assert peak < 1.3 * synthetic.nbytes

@@ -119,11 +119,18 @@ _SHARED = {
         estimator's. See :ref:`transfer_sets`.""",
     "preprocessor": """preprocessor : "auto", transformer or None, default="auto"
         Turns X into the student's numeric features; the teacher always
-        gets X as given. ``"auto"``: for a DataFrame with categorical,
-        object, string or bool columns, one-hot encodes them and passes the
-        numeric columns through (the student standardises them itself); no
-        preprocessing otherwise. A transformer is cloned and fitted on X.
-        Fitted as ``preprocessor_``.""",
+        gets X as given. ``"auto"``, for a DataFrame with a categorical
+        (object, string, category or bool) column or a missing value, or
+        an array with NaN: numeric columns are imputed with their median in
+        fit, plus a missing-value indicator for each column that had a
+        missing value in fit; categorical columns are one-hot encoded, a
+        missing value being a level of its own and a level unseen in fit
+        all zeros (the student standardises its inputs itself). No
+        preprocessing for numeric data without missing values. A
+        transformer is cloned and fitted on X; None takes finite numbers
+        only. Fitted as ``preprocessor_``, exported with the student by
+        :func:`~skdistill.export.to_onnx` and saved by
+        :func:`~skdistill.persistence.save_student`.""",
     "memory": """memory : str, joblib.Memory or None, default=None
         Caches the teacher's outputs on disk, so that a search over the
         student's parameters computes them once per fold.""",

@@ -10,7 +10,12 @@ is what scikit-learn's own estimators use for the same job.
 
 from sklearn.base import _fit_context
 from sklearn.utils import _safe_indexing
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from sklearn.utils.validation import (
     _check_sample_weight,
     _is_fitted,
@@ -34,4 +39,5 @@ __all__ = [
     "_num_features",
     "_num_samples",
     "_safe_indexing",
+    "validate_parameter_constraints",
 ]
