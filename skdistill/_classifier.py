@@ -48,6 +48,7 @@ __all__ = ["DistilledClassifier"]
         "preprocessor",
         "memory",
         "callbacks",
+        "cuda_graph",
         "n_jobs",
         "device",
         "random_state",
@@ -123,6 +124,7 @@ class DistilledClassifier(ClassifierMixin, BaseDistiller):
     {preprocessor}
     {memory}
     {callbacks}
+    {cuda_graph}
     {n_jobs}
     {device}
     {random_state}
@@ -206,6 +208,7 @@ class DistilledClassifier(ClassifierMixin, BaseDistiller):
         preprocessor="auto",
         memory=None,
         callbacks=None,
+        cuda_graph="auto",
         n_jobs=None,
         device="cpu",
         random_state=None,
@@ -233,6 +236,7 @@ class DistilledClassifier(ClassifierMixin, BaseDistiller):
         self.preprocessor = preprocessor
         self.memory = memory
         self.callbacks = callbacks
+        self.cuda_graph = cuda_graph
         self.n_jobs = n_jobs
         self.device = device
         self.random_state = random_state

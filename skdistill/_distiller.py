@@ -37,6 +37,7 @@ from ._training import (
     TrainingSettings,
     build_student,
     check_student_settings,
+    fit_net,
     resolve_device,
     seeded_torch,
 )
@@ -92,6 +93,7 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
         "preprocessor": [None, StrOptions({"auto"}), HasMethods(["fit", "transform"])],
         "memory": [None, str, HasMethods(["cache"])],
         "callbacks": [None, list],
+        "cuda_graph": [StrOptions({"auto"}), "boolean"],
         "n_jobs": [None, Integral],
         "device": [str],
         "random_state": ["random_state"],
@@ -262,7 +264,7 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
                 module_kwargs=self._module_kwargs(outputs),
                 net_kwargs=net_kwargs,
             )
-            net.fit(X_train, targets)
+            fit_net(net, X_train, targets)
         # A fitted student predicts in eval mode; prediction never switches it.
         net.module_.eval()
         return net

@@ -32,6 +32,7 @@ __all__ = ["DistilledRegressor"]
         "preprocessor",
         "memory",
         "callbacks",
+        "cuda_graph",
         "n_jobs",
         "device",
         "random_state",
@@ -86,6 +87,7 @@ class DistilledRegressor(RegressorMixin, BaseDistiller):
     {preprocessor}
     {memory}
     {callbacks}
+    {cuda_graph}
     {n_jobs}
     {device}
     {random_state}
@@ -148,6 +150,7 @@ class DistilledRegressor(RegressorMixin, BaseDistiller):
         preprocessor="auto",
         memory=None,
         callbacks=None,
+        cuda_graph="auto",
         n_jobs=None,
         device="cpu",
         random_state=None,
@@ -169,6 +172,7 @@ class DistilledRegressor(RegressorMixin, BaseDistiller):
         self.preprocessor = preprocessor
         self.memory = memory
         self.callbacks = callbacks
+        self.cuda_graph = cuda_graph
         self.n_jobs = n_jobs
         self.device = device
         self.random_state = random_state

@@ -44,6 +44,7 @@ from ._training import (
     TrainingSettings,
     build_student,
     check_student_settings,
+    fit_net,
     label_indices,
     seeded_torch,
 )
@@ -75,6 +76,7 @@ _GENERALIST_PARAMS = (
     "proba_floor",
     "preprocessor",
     "memory",
+    "cuda_graph",
     "device",
     "random_state",
     "verbose",
@@ -190,6 +192,7 @@ class SpecialistEnsemble(ClassifierMixin, TeacherMixin, BaseEstimator):
     {proba_floor}
     {preprocessor}
     {memory}
+    {cuda_graph}
     {device}
     random_state : int, RandomState instance or None, default=None
         Seeds the generalist (see ``generalist``), k-means, the
@@ -288,6 +291,7 @@ class SpecialistEnsemble(ClassifierMixin, TeacherMixin, BaseEstimator):
         proba_floor="auto",
         preprocessor="auto",
         memory=None,
+        cuda_graph="auto",
         device="cpu",
         random_state=None,
         verbose=0,
@@ -318,6 +322,7 @@ class SpecialistEnsemble(ClassifierMixin, TeacherMixin, BaseEstimator):
         self.proba_floor = proba_floor
         self.preprocessor = preprocessor
         self.memory = memory
+        self.cuda_graph = cuda_graph
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -630,6 +635,6 @@ def _train_net(net, X, targets, seed):
     # torch warns about when wrapping them.
     X, targets = np.require(X, requirements="W"), np.require(targets, requirements="W")
     with seeded_torch(seed, net.device):
-        net.fit(X, targets)
+        fit_net(net, X, targets)
     net.module_.eval()
     return net

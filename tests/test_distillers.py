@@ -393,3 +393,45 @@ def test_student_trains_and_predicts_on_cuda(task):
     np.testing.assert_allclose(task.predict(again, task.X), task.predict(gpu, task.X), atol=1e-6)
     restored = pickle.loads(pickle.dumps(gpu))
     np.testing.assert_array_equal(task.predict(restored, task.X), task.predict(gpu, task.X))
+
+
+# -- CPU threads ---------------------------------------------------------------------
+
+
+class _ThreadsSeen(Callback):
+    """Records torch's thread count at every training step (on the class: fits clone it)."""
+
+    seen = []
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        type(self).seen.append(torch.get_num_threads())
+
+
+class _FailsAfterAnEpoch(Callback):
+    def on_epoch_end(self, net, **kwargs):
+        raise RuntimeError("boom")
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_a_small_student_trains_on_one_thread_and_leaves_the_count_as_it_was(task, two_threads):
+    _ThreadsSeen.seen = []
+    _fit(task, y=task.y, max_epochs=2, callbacks=[_ThreadsSeen()])
+    assert _ThreadsSeen.seen and set(_ThreadsSeen.seen) == {1}
+    assert torch.get_num_threads() == 2
+    with pytest.raises(RuntimeError, match="boom"):
+        _fit(task, y=task.y, max_epochs=2, callbacks=[_FailsAfterAnEpoch()])
+    assert torch.get_num_threads() == 2
+
+
+def test_cuda_graph_true_on_the_cpu_warns_and_trains_eagerly(task):
+    eager = _fit(task, y=task.y, max_epochs=3, cuda_graph=False)
+    with pytest.warns(UserWarning, match="cuda_graph=True but the training steps run eagerly"):
+        asked = _fit(task, y=task.y, max_epochs=3, cuda_graph=True)
+    np.testing.assert_array_equal(task.predict(asked, task.X), task.predict(eager, task.X))
