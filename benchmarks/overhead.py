@@ -297,6 +297,7 @@ def main():
     )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--results-dir", default=None, help=f"default: {RESULTS}")
     parser.add_argument(
         "--threads",
         type=int,
@@ -309,10 +310,11 @@ def main():
     times = run(args.epochs, args.repeats, args.device, args.early_stopping_epochs)
     text = report(times, args.epochs, args.repeats, args.device, args.early_stopping_epochs)
     print(text)
-    RESULTS.mkdir(exist_ok=True)
+    results = Path(args.results_dir) if args.results_dir else RESULTS
+    results.mkdir(parents=True, exist_ok=True)
     suffix = "" if args.device == "cpu" else f"_{args.device.replace(':', '')}"
-    (RESULTS / f"overhead{suffix}.md").write_text(text + "\n")
-    (RESULTS / f"overhead{suffix}.json").write_text(json.dumps(times, indent=2) + "\n")
+    (results / f"overhead{suffix}.md").write_text(text + "\n")
+    (results / f"overhead{suffix}.json").write_text(json.dumps(times, indent=2) + "\n")
 
 
 if __name__ == "__main__":
