@@ -76,8 +76,8 @@ def estimator(teacher, epochs, device):
     )
 
 
-def bare_fit(teacher, X, y, epochs, device, params):
-    """The hand-written loop: what DistilledClassifier.fit does, minus the estimator."""
+def bare_setup(teacher, X, y, device, params):
+    """The bare loops' inputs and targets on the device, module, loss and optimizer."""
     logits = teacher_logits(teacher, X)
     label_indices = np.searchsorted(teacher.classes_, y)
     targets = torch.from_numpy(pack_targets(logits, label_indices)).to(device)
@@ -88,51 +88,45 @@ def bare_fit(teacher, X, y, epochs, device, params):
     ).to(device)
     criterion = DistillationLoss(params["temperature"], params["alpha"], params["loss"])
     optimizer = torch.optim.Adam(module.parameters(), lr=params["lr"])
-    batch_size = params["batch_size"]
+    return inputs, targets, module, criterion, optimizer
+
+
+def train_epoch(module, criterion, optimizer, inputs, targets, batch_size):
+    """One epoch over shuffled rows; the mean loss read once, at the end."""
     module.train()
+    order = torch.randperm(len(inputs), device=inputs.device)
+    total = torch.zeros((), device=inputs.device)
+    for start in range(0, len(inputs), batch_size):
+        rows = order[start : start + batch_size]
+        optimizer.zero_grad()
+        loss = criterion(module(inputs[rows]), targets[rows])
+        loss.backward()
+        optimizer.step()
+        total += loss.detach()
+    return float(total) * batch_size / len(inputs)
+
+
+def bare_fit(teacher, X, y, epochs, device, params):
+    """The hand-written loop: what DistilledClassifier.fit does, minus the estimator."""
+    inputs, targets, module, criterion, optimizer = bare_setup(teacher, X, y, device, params)
     for _ in range(epochs):
-        order = torch.randperm(len(inputs), device=device)
-        total = 0.0
-        for start in range(0, len(inputs), batch_size):
-            rows = order[start : start + batch_size]
-            optimizer.zero_grad()
-            loss = criterion(module(inputs[rows]), targets[rows])
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
+        train_epoch(module, criterion, optimizer, inputs, targets, params["batch_size"])
     return module
 
 
 def bare_fit_early_stopping(teacher, X, y, epochs, device, params, fraction=0.1, seed=0):
     """The bare loop with what early stopping adds: hold-out, validation pass, best weights."""
-    logits = teacher_logits(teacher, X)
-    targets = torch.from_numpy(pack_targets(logits, np.searchsorted(teacher.classes_, y)))
+    inputs, targets, module, criterion, optimizer = bare_setup(teacher, X, y, device, params)
     order = np.random.default_rng(seed).permutation(len(X))
     n_valid = int(round(fraction * len(X)))
-    valid_rows, train_rows = np.sort(order[:n_valid]), np.sort(order[n_valid:])
-    inputs = torch.from_numpy(X).to(device)
-    targets = targets.to(device)
+    valid_rows = torch.as_tensor(np.sort(order[:n_valid]), device=inputs.device)
+    train_rows = torch.as_tensor(np.sort(order[n_valid:]), device=inputs.device)
     X_train, t_train = inputs[train_rows], targets[train_rows]
     X_valid, t_valid = inputs[valid_rows], targets[valid_rows]
-    torch.manual_seed(0)
-    module = StudentModule(
-        Standardize.from_data(X), MLP(X.shape[1], N_CLASSES, params["hidden_layer_sizes"])
-    ).to(device)
-    criterion = DistillationLoss(params["temperature"], params["alpha"], params["loss"])
-    optimizer = torch.optim.Adam(module.parameters(), lr=params["lr"])
     batch_size = params["batch_size"]
     best_loss, best_state = np.inf, None
     for _ in range(epochs):
-        module.train()
-        order = torch.randperm(len(X_train), device=device)
-        total = torch.zeros((), device=device)
-        for start in range(0, len(X_train), batch_size):
-            rows = order[start : start + batch_size]
-            optimizer.zero_grad()
-            loss = criterion(module(X_train[rows]), t_train[rows])
-            loss.backward()
-            optimizer.step()
-            total += loss.detach()
+        train_epoch(module, criterion, optimizer, X_train, t_train, batch_size)
         module.eval()
         valid_total = torch.zeros((), device=device)
         with torch.no_grad():

@@ -42,7 +42,8 @@ Floors (upper bounds on rows/s, printed as rows/s):
 
 Prediction: ``predict_proba`` on 100k rows (20k on CPU with ``--quick``) from host
 memory against a bare pass (one copy in, one forward, softmax on the device, one
-copy out), with and without a pinned staging buffer on CUDA.
+copy out), on CUDA both with a plain copy and with the package's copy through
+two pinned staging buffers (``skdistill._device.to_device``).
 
 Every configuration is written to ``benchmarks/results/throughput_{device}.md`` and
 ``.json`` as soon as it is measured, so an interrupted run keeps what it did.
@@ -74,6 +75,7 @@ from sklearn.linear_model import LogisticRegression
 from torch import nn
 
 from skdistill import DistilledClassifier
+from skdistill._device import to_device
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -400,34 +402,11 @@ def bare_predict(model, X, device, pinned=False):
     with torch.inference_mode():
         source = torch.from_numpy(X)
         if pinned and device.type == "cuda":
-            inputs = pinned_to_device(source, device)
+            inputs = to_device(source, device)  # the package's staged copy
         else:
             inputs = source.to(device)
         proba = torch.softmax(model(inputs).double(), dim=1)
         return proba.cpu().numpy()
-
-
-def pinned_to_device(source, device, block_bytes=64 << 20):
-    """Copy a host tensor to the device through two pinned staging buffers (overlapped)."""
-    out = torch.empty(source.shape, dtype=source.dtype, device=device)
-    flat_in, flat_out = source.reshape(-1), out.view(-1)
-    step = max(1, block_bytes // source.element_size())
-    buffers = [
-        torch.empty(min(step, flat_in.numel()), dtype=source.dtype, pin_memory=True)
-        for _ in range(2)
-    ]
-    events = [None, None]
-    for i, begin in enumerate(range(0, flat_in.numel(), step)):
-        k = i % 2
-        if events[k] is not None:
-            events[k].synchronize()
-        part = flat_in[begin : begin + step]
-        staging = buffers[k][: part.numel()]
-        staging.copy_(part)
-        flat_out[begin : begin + part.numel()].copy_(staging, non_blocking=True)
-        events[k] = torch.cuda.Event()
-        events[k].record()
-    return out
 
 
 # ---------------------------------------------------------------------------

@@ -135,6 +135,11 @@ class StudentNet(NeuralNet):
             Runs a batch and returns ``{"loss": ..., "y_pred": ...}``.
         **fit_params : dict
             Passed to ``step_fn``.
+
+        Returns
+        -------
+        None
+            The phase's losses, batch sizes and batch count go to the history.
         """
         if iterator is None or type(self.history) is not History:
             return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
@@ -163,16 +168,23 @@ class StudentNet(NeuralNet):
     # -- the CUDA-graph step ------------------------------------------------------
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        """skorch's ``fit_loop``, with the CUDA graph (if any) made for this call only.
+        """Run skorch's ``fit_loop``, with the CUDA graph (if any) made for this call only.
 
         Parameters
         ----------
-        X, y, epochs, **fit_params
+        X : array-like
+            Training rows, as ``NeuralNet.fit_loop`` takes them.
+        y : array-like or None, default=None
+            Their targets.
+        epochs : int or None, default=None
+            Epochs to train; None for ``max_epochs``.
+        **fit_params : dict
             As ``NeuralNet.fit_loop``'s.
 
         Returns
         -------
         self : StudentNet
+            The trained net; its graph, if any, is released.
         """
         self.graph_state_ = None
         try:

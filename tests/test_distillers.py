@@ -412,14 +412,6 @@ class _FailsAfterAnEpoch(Callback):
         raise RuntimeError("boom")
 
 
-@pytest.fixture
-def two_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_a_small_student_trains_on_one_thread_and_leaves_the_count_as_it_was(task, two_threads):
     _ThreadsSeen.seen = []
     _fit(task, y=task.y, max_epochs=2, callbacks=[_ThreadsSeen()])

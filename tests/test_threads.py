@@ -15,15 +15,6 @@ from skdistill._threads import (
 from skdistill.student import MLP
 
 
-@pytest.fixture
-def two_threads():
-    """Torch on two threads for the test (conftest runs the suite on one)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
 def _net(module, batch_size, device="cpu"):
     return SimpleNamespace(module=module, batch_size=batch_size, device=device)
 
