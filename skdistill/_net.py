@@ -92,7 +92,9 @@ class StudentNet(NeuralNet):
         Adam). It falls back to eager steps, with a warning, off CUDA, with
         forward keyword arguments, the derivative term, several or
         non-capturable optimizers, a callback with ``on_grad_computed``
-        (it would fire once, at the capture), or when the capture fails.
+        (it would fire once, at the capture), or when the capture fails; and
+        from the step where the optimizer's settings change (a learning-rate
+        schedule: the graph holds them as constants).
         The graph is released when ``fit`` returns. On ``on_batch_end``,
         ``y_pred`` is then a buffer the next step overwrites.
     **kwargs
@@ -224,19 +226,41 @@ class StudentNet(NeuralNet):
         )
         if not state.enabled or not full_size:
             return super().train_step(batch, **fit_params)
-        if state.warm_steps < GRAPH_WARMUP_STEPS:
-            state.warm_steps += 1
-            return _on_side_stream(Xi.device, super().train_step, batch, **fit_params)
-        if state.graph is None:
-            if not self._capture_step(state, Xi, yi):
+        with torch.cuda.device(Xi.device):
+            if state.warm_steps < GRAPH_WARMUP_STEPS:
+                state.warm_steps += 1
+                return _on_side_stream(Xi.device, super().train_step, batch, **fit_params)
+            if state.graph is None:
+                if not self._capture_step(state, Xi, yi):
+                    return super().train_step(batch, **fit_params)
+            elif self._optimizer_settings() != state.settings:
+                self._leave_graph(state, "the optimizer's settings changed (a schedule?)")
                 return super().train_step(batch, **fit_params)
-        else:
-            state.X.copy_(Xi)
-            state.y.copy_(yi)
-        self._set_training(True)
-        state.graph.replay()
+            else:
+                state.X.copy_(Xi)
+                state.y.copy_(yi)
+            self._set_training(True)
+            state.graph.replay()
         # The next replay overwrites the graph's outputs: the loss is copied.
         return {"loss": state.loss.detach().clone(), "y_pred": state.y_pred}
+
+    def _optimizer_settings(self):
+        """The optimizer's hyper-parameters, which a captured step holds as constants."""
+        optimizer = getattr(self, self._optimizers[0] + "_")
+        return [
+            {key: value for key, value in group.items() if key != "params"}
+            for group in optimizer.param_groups
+        ]
+
+    def _leave_graph(self, state, reason):
+        """Run the rest of the fit's steps eagerly, on the same weights and state."""
+        warnings.warn(
+            f"cuda_graph=True: {reason}; the training steps run eagerly from here.",
+            UserWarning,
+            stacklevel=4,
+        )
+        state.enabled = False
+        self._zero_grad_optimizer(set_to_none=True)
 
     def _capture_step(self, state, Xi, yi):
         """Capture a training step on static copies of the batch; False if it failed."""
@@ -250,16 +274,10 @@ class StudentNet(NeuralNet):
                 step = self.train_step_single((state.X, state.y))
                 self._step_optimizer(None)
         except RuntimeError as error:
-            warnings.warn(
-                f"cuda_graph=True: capturing the training step failed ({error}); "
-                "the steps run eagerly.",
-                UserWarning,
-                stacklevel=3,
-            )
-            state.enabled = False
-            self._zero_grad_optimizer(set_to_none=True)
+            self._leave_graph(state, f"capturing the training step failed ({error})")
             return False
         state.graph, state.loss, state.y_pred = graph, step["loss"], step["y_pred"]
+        state.settings = self._optimizer_settings()
         return True
 
     def _graph_blockers(self, fit_params):
@@ -277,7 +295,8 @@ class StudentNet(NeuralNet):
         elif not all(group.get("capturable", False) for group in optimizers[0].param_groups):
             blockers.append("the optimizer is not capturable (optimizer__capturable=True)")
         for name, callback in self.callbacks_:
-            if type(callback).on_grad_computed is not Callback.on_grad_computed:
+            hook = getattr(type(callback), "on_grad_computed", Callback.on_grad_computed)
+            if hook is not Callback.on_grad_computed:
                 blockers.append(f"callback {name!r} uses on_grad_computed")
         if blockers:
             warnings.warn(
@@ -351,7 +370,7 @@ class _GraphState:
     def __init__(self, blockers):
         self.enabled = not blockers
         self.warm_steps = 0
-        self.graph = self.X = self.y = self.loss = self.y_pred = None
+        self.graph = self.X = self.y = self.loss = self.y_pred = self.settings = None
 
 
 def _on_side_stream(device, function, *args, **kwargs):

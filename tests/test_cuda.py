@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import small
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, LRScheduler
 
 from skdistill import DistilledClassifier, DistilledRegressor
 from skdistill._device import to_device
@@ -22,11 +22,12 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUD
 
 
 class _RecordsGraph(Callback):
-    """Records per epoch whether the net's training step is a captured graph."""
+    """Records per epoch whether the net's training steps replay a captured graph."""
 
     def on_epoch_end(self, net, **kwargs):
         state = getattr(net, "graph_state_", None)
-        net.history.record("graph_captured", state is not None and state.graph is not None)
+        replaying = state is not None and state.enabled and state.graph is not None
+        net.history.record("graph_captured", replaying)
 
 
 def _cuda_student(iris_forest, iris, **params):
@@ -102,6 +103,16 @@ def test_cuda_graph_falls_back_to_eager_steps_with_a_warning(iris, iris_forest):
         custom = _cuda_student(iris_forest, iris, student=torch.nn.Linear(4, 3))
     assert not custom.student_.cuda_graph
     assert not [w for w in caught if "cuda_graph" in str(w.message)]
+
+
+def test_a_learning_rate_schedule_leaves_the_graph(iris, iris_forest):
+    # The graph holds the learning rate as a constant: a schedule ends it.
+    schedule = LRScheduler(policy="StepLR", step_size=1, gamma=0.5)
+    with pytest.warns(UserWarning, match="optimizer's settings changed"):
+        student = _cuda_student(iris_forest, iris, callbacks=[schedule, _RecordsGraph()])
+    history = student.student_.history
+    assert history[0, "graph_captured"] and not history[-1, "graph_captured"]
+    assert student.student_.optimizer_.param_groups[0]["lr"] < 1e-2 / 8
 
 
 def test_a_graph_trained_student_pickles(iris, iris_forest):
