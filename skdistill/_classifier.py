@@ -49,6 +49,7 @@ __all__ = ["DistilledClassifier"]
         "preprocessor",
         "memory",
         "callbacks",
+        "cuda_graph",
         "n_jobs",
         "device",
         "random_state",
@@ -125,6 +126,7 @@ class DistilledClassifier(ClassifierMixin, BaseDistiller):
     {preprocessor}
     {memory}
     {callbacks}
+    {cuda_graph}
     {n_jobs}
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, as in scikit-learn's classifiers: each row
@@ -226,6 +228,7 @@ class DistilledClassifier(ClassifierMixin, BaseDistiller):
         preprocessor="auto",
         memory=None,
         callbacks=None,
+        cuda_graph="auto",
         n_jobs=None,
         class_weight=None,
         device="cpu",
@@ -255,6 +258,7 @@ class DistilledClassifier(ClassifierMixin, BaseDistiller):
         self.preprocessor = preprocessor
         self.memory = memory
         self.callbacks = callbacks
+        self.cuda_graph = cuda_graph
         self.n_jobs = n_jobs
         self.class_weight = class_weight
         self.device = device

@@ -48,6 +48,7 @@ from ._training import (
     build_student,
     check_student_settings,
     finish_training,
+    fit_net,
     resolve_device,
     seeded_torch,
     warm_start_module,
@@ -106,6 +107,7 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
         "preprocessor": [None, StrOptions({"auto"}), HasMethods(["fit", "transform"])],
         "memory": [None, str, HasMethods(["cache"])],
         "callbacks": [None, list],
+        "cuda_graph": [StrOptions({"auto"}), "boolean"],
         "n_jobs": [None, Integral],
         "device": [str],
         "random_state": ["random_state"],
@@ -330,7 +332,7 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
                 module=module,
                 scorer=None if self._validation_scorer is None else self._validation_scorer(),
             )
-            net.fit(X_train, targets)
+            fit_net(net, X_train, targets)
         return finish_training(net)
 
     # -- checks ----------------------------------------------------------------------

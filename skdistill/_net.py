@@ -10,14 +10,21 @@ out of them, which is what a hand-written PyTorch loop does.
 # Authors: The skdistill developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import warnings
+
 import numpy as np
 import torch
 from skorch import NeuralNet
+from skorch.callbacks import Callback
+from skorch.dataset import get_len
+from skorch.history import History
 from torch import nn
 
+from ._device import to_device
 from ._student import Standardize
 
 __all__ = [
+    "GRAPH_WARMUP_STEPS",
     "HoldoutSplit",
     "StudentNet",
     "TensorBatchIterator",
@@ -26,12 +33,30 @@ __all__ = [
 ]
 
 
+#: Eager full-size training steps before the step is captured in a CUDA
+#: graph: they create what a capture cannot (the optimizer's state, cuBLAS's
+#: workspace), on a side stream as capture requires.
+GRAPH_WARMUP_STEPS = 3
+
+
 class StudentNet(NeuralNet):
-    """A skorch ``NeuralNet`` with an optional derivative-matching term.
+    """A skorch ``NeuralNet`` with a lean loop and an optional derivative-matching term.
 
     - skorch sets train or eval mode on every module, recursively, at every
       batch; here a module already in the requested mode is left alone, so
       the switch happens once per epoch phase.
+    - skorch reads every batch's loss on the host (``loss.item()``), which
+      on a GPU waits for the step to finish before the next can be queued.
+      Here each batch's loss is recorded as a 0-d tensor and all of an
+      epoch phase's losses are read in one transfer at its end, before
+      ``on_epoch_end``: the history then holds the same floats as skorch's,
+      so scoring, early stopping and logging callbacks see what they would
+      see. A callback that reads a batch's loss *inside* ``on_batch_end``
+      gets the 0-d tensor (``float()`` of it works). With a history that
+      is not a plain skorch ``History`` (accelerate's), the loop is skorch's.
+    - With ``cuda_graph=True`` on a CUDA device, full-size training steps
+      (forward, loss, backward and the optimizer's step) are captured once
+      in a CUDA graph and replayed; see ``cuda_graph`` below.
     - With a ``derivative_teacher`` and a positive ``derivative_weight``,
       each training batch adds the Sobolev term of Czarnecki et al. (2017)
       with a random projection: for a direction ``v`` drawn per row, the
@@ -56,6 +81,22 @@ class StudentNet(NeuralNet):
         :class:`skdistill.teachers.TeacherLogits`).
     derivative_weight : float, default=0.0
         Weight of the derivative term; 0 turns it off.
+    cuda_graph : bool, default=False
+        Replay full-size training steps from a CUDA graph: after
+        ``GRAPH_WARMUP_STEPS`` eager steps, the next one is captured with
+        the batch copied into static buffers, and every later batch of
+        ``batch_size`` rows is copied there and replayed, one launch per
+        step instead of dozens. Batches of another size (an epoch's last
+        rows) and validation batches run eagerly, on the same state. The
+        optimizer must be capturable (``optimizer__capturable=True`` for
+        Adam). It falls back to eager steps, with a warning, off CUDA, with
+        forward keyword arguments, the derivative term, several or
+        non-capturable optimizers, a callback with ``on_grad_computed``
+        (it would fire once, at the capture), or when the capture fails; and
+        from the step where the optimizer's settings change (a learning-rate
+        schedule: the graph holds them as constants).
+        The graph is released when ``fit`` returns. On ``on_batch_end``,
+        ``y_pred`` is then a buffer the next step overwrites.
     **kwargs
         ``NeuralNet``'s keyword arguments.
 
@@ -70,10 +111,205 @@ class StudentNet(NeuralNet):
     2
     """
 
-    def __init__(self, *args, derivative_teacher=None, derivative_weight=0.0, **kwargs):
+    def __init__(
+        self, *args, derivative_teacher=None, derivative_weight=0.0, cuda_graph=False, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.derivative_teacher = derivative_teacher
         self.derivative_weight = derivative_weight
+        self.cuda_graph = cuda_graph
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """Run one epoch phase, reading its batch losses in one transfer at the end.
+
+        skorch's ``run_single_epoch`` with the batch losses kept as 0-d
+        tensors until the phase ends (see the class description).
+
+        Parameters
+        ----------
+        iterator : iterable or None
+            The phase's batches; None skips the phase.
+        training : bool
+            Whether the batches are training ones.
+        prefix : str
+            ``"train"`` or ``"valid"``: the history keys' prefix.
+        step_fn : callable
+            Runs a batch and returns ``{"loss": ..., "y_pred": ...}``.
+        **fit_params : dict
+            Passed to ``step_fn``.
+
+        Returns
+        -------
+        None
+            The phase's losses, batch sizes and batch count go to the history.
+        """
+        if iterator is None or type(self.history) is not History:
+            return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        loss_key, size_key = prefix + "_loss", prefix + "_batch_size"
+        rows, losses = [], []
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            loss = step["loss"].detach()
+            # The batch's row of the history, written directly: History's
+            # indexing is made for reading, and this runs at every step.
+            row = list.__getitem__(self.history, -1)["batches"][-1]
+            row[loss_key] = loss
+            row[size_key] = (
+                get_len(batch[0]) if isinstance(batch, (tuple, list)) else get_len(batch)
+            )
+            rows.append(row)
+            losses.append(loss)
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        if losses:
+            # One device-to-host transfer; tolist() gives .item()'s floats.
+            for row, value in zip(rows, torch.stack(losses).cpu().tolist(), strict=True):
+                row[loss_key] = value
+        self.history.record(prefix + "_batch_count", len(rows))
+
+    # -- the CUDA-graph step ------------------------------------------------------
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """Run skorch's ``fit_loop``, with the CUDA graph (if any) made for this call only.
+
+        Parameters
+        ----------
+        X : array-like
+            Training rows, as ``NeuralNet.fit_loop`` takes them.
+        y : array-like or None, default=None
+            Their targets.
+        epochs : int or None, default=None
+            Epochs to train; None for ``max_epochs``.
+        **fit_params : dict
+            As ``NeuralNet.fit_loop``'s.
+
+        Returns
+        -------
+        self : StudentNet
+            The trained net; its graph, if any, is released.
+        """
+        self.graph_state_ = None
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        finally:
+            state, self.graph_state_ = self.graph_state_, None
+            if state is not None and state.graph is not None:
+                # The gradients live in the graph's memory pool: drop them
+                # with it, so the pool is freed.
+                self._zero_grad_optimizer(set_to_none=True)
+
+    def train_step(self, batch, **fit_params):
+        """One optimizer step: replayed from a CUDA graph when ``cuda_graph`` applies.
+
+        Parameters
+        ----------
+        batch : tuple (X, y)
+            A training batch.
+        **fit_params : dict
+            Keyword arguments of the module's forward (they keep the step eager).
+
+        Returns
+        -------
+        step : dict
+            ``{"loss": loss, "y_pred": y_pred}``, tensors.
+        """
+        if not self.cuda_graph:
+            return super().train_step(batch, **fit_params)
+        state = getattr(self, "graph_state_", None)
+        if state is None:
+            state = self.graph_state_ = _GraphState(self._graph_blockers(fit_params))
+        Xi, yi = batch if isinstance(batch, (tuple, list)) else (batch, None)
+        full_size = (
+            isinstance(Xi, torch.Tensor)
+            and isinstance(yi, torch.Tensor)
+            and len(Xi) == self.batch_size
+        )
+        if not state.enabled or not full_size:
+            return super().train_step(batch, **fit_params)
+        with torch.cuda.device(Xi.device):
+            if state.warm_steps < GRAPH_WARMUP_STEPS:
+                state.warm_steps += 1
+                return _on_side_stream(Xi.device, super().train_step, batch, **fit_params)
+            if state.graph is None:
+                if not self._capture_step(state, Xi, yi):
+                    return super().train_step(batch, **fit_params)
+            elif self._optimizer_settings() != state.settings:
+                self._leave_graph(state, "the optimizer's settings changed (a schedule?)")
+                return super().train_step(batch, **fit_params)
+            else:
+                state.X.copy_(Xi)
+                state.y.copy_(yi)
+            self._set_training(True)
+            state.graph.replay()
+        # The next replay overwrites the graph's outputs: the loss is copied.
+        return {"loss": state.loss.detach().clone(), "y_pred": state.y_pred}
+
+    def _optimizer_settings(self):
+        """The optimizer's hyper-parameters, which a captured step holds as constants."""
+        optimizer = getattr(self, self._optimizers[0] + "_")
+        return [
+            {key: value for key, value in group.items() if key != "params"}
+            for group in optimizer.param_groups
+        ]
+
+    def _leave_graph(self, state, reason):
+        """Run the rest of the fit's steps eagerly, on the same weights and state."""
+        warnings.warn(
+            f"cuda_graph=True: {reason}; the training steps run eagerly from here.",
+            UserWarning,
+            stacklevel=4,
+        )
+        state.enabled = False
+        self._zero_grad_optimizer(set_to_none=True)
+
+    def _capture_step(self, state, Xi, yi):
+        """Capture a training step on static copies of the batch; False if it failed."""
+        state.X, state.y = Xi.clone(), yi.clone()
+        # Gradients made by the capture live in the graph's pool, and the
+        # replays write them there.
+        self._zero_grad_optimizer(set_to_none=True)
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with torch.cuda.graph(graph):
+                step = self.train_step_single((state.X, state.y))
+                self._step_optimizer(None)
+        except RuntimeError as error:
+            self._leave_graph(state, f"capturing the training step failed ({error})")
+            return False
+        state.graph, state.loss, state.y_pred = graph, step["loss"], step["y_pred"]
+        state.settings = self._optimizer_settings()
+        return True
+
+    def _graph_blockers(self, fit_params):
+        """Why the training step cannot be captured (an empty list when it can)."""
+        blockers = []
+        if torch.device(self.device or "cpu").type != "cuda":
+            blockers.append(f"device {self.device!r} is not CUDA")
+        if fit_params:
+            blockers.append("the module's forward gets keyword arguments")
+        if self.derivative_weight > 0 and self.derivative_teacher is not None:
+            blockers.append("the derivative term")
+        optimizers = [getattr(self, name + "_") for name in self._optimizers]
+        if len(optimizers) != 1:
+            blockers.append("several optimizers")
+        elif not all(group.get("capturable", False) for group in optimizers[0].param_groups):
+            blockers.append("the optimizer is not capturable (optimizer__capturable=True)")
+        for name, callback in self.callbacks_:
+            hook = getattr(type(callback), "on_grad_computed", Callback.on_grad_computed)
+            if hook is not Callback.on_grad_computed:
+                blockers.append(f"callback {name!r} uses on_grad_computed")
+        if blockers:
+            warnings.warn(
+                "cuda_graph=True but the training steps run eagerly: " + "; ".join(blockers) + ".",
+                UserWarning,
+                stacklevel=4,
+            )
+        return blockers
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("graph_state_", None)  # a CUDA graph does not pickle
+        return state
 
     def _set_training(self, training=True):
         for name in self._modules + self._criteria:
@@ -128,6 +364,29 @@ class StudentNet(NeuralNet):
         return ((_centred(student) - _centred(teacher)) ** 2).sum(dim=1)
 
 
+class _GraphState:
+    """The captured step of one ``fit_loop``: the graph, its static buffers, its outputs."""
+
+    def __init__(self, blockers):
+        self.enabled = not blockers
+        self.warm_steps = 0
+        self.graph = self.X = self.y = self.loss = self.y_pred = self.settings = None
+
+
+def _on_side_stream(device, function, *args, **kwargs):
+    """Run ``function`` on a side stream ordered after, and before, the current one.
+
+    Warm-up steps before a capture must run off the default stream.
+    """
+    current = torch.cuda.current_stream(device)
+    stream = torch.cuda.Stream(device)
+    stream.wait_stream(current)
+    with torch.cuda.stream(stream):
+        result = function(*args, **kwargs)
+    current.wait_stream(stream)
+    return result
+
+
 def directional_derivative(function, X, direction):
     """Row-wise directional derivative ``J(x) v`` of ``function`` (forward mode).
 
@@ -166,7 +425,8 @@ class TensorDataset(torch.utils.data.Dataset):
 
     Follows skorch's ``Dataset(X, y)`` signature, so it can stand in as a
     net's ``dataset``. Numpy arrays are wrapped without a copy; with
-    ``device`` set the tensors are moved there once, so that batches are
+    ``device`` set the tensors are moved there once (on a GPU through
+    page-locked staging buffers, asynchronously), so that batches are
     sliced on the device.
 
     Parameters
@@ -191,8 +451,8 @@ class TensorDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, X, y=None, length=None, device="cpu"):
-        self.X = torch.as_tensor(X, device=device)
-        self.y = None if y is None else torch.as_tensor(y, device=device)
+        self.X = to_device(X, device)
+        self.y = None if y is None else to_device(y, device)
 
     def __len__(self):
         return len(self.X)

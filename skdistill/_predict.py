@@ -32,6 +32,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from ._device import to_device
 from ._student import folded_float64
 
 __all__ = ["module_device", "predict_logits"]
@@ -160,7 +161,8 @@ def _predict_in_fixed_chunks(module, X, device, chunk_rows):
     """Every forward pass sees exactly ``chunk_rows`` rows, the last chunk padded.
 
     Rows travel to the device in blocks of at most ``DEVICE_TRANSFER_BYTES``
-    (from pinned memory when the device is a GPU); the outputs of a block are
+    (through page-locked staging buffers when the device is a GPU:
+    :func:`~skdistill._device.to_device`); the outputs of a block are
     gathered on the device and come back in one copy.
     """
     n_samples, n_features = X.shape
@@ -169,11 +171,9 @@ def _predict_in_fixed_chunks(module, X, device, chunk_rows):
     results = []
     with torch.inference_mode():
         for block_start in range(0, n_samples, block_rows):
-            block = torch.from_numpy(
-                np.ascontiguousarray(X[block_start : block_start + block_rows])
+            block = to_device(
+                np.ascontiguousarray(X[block_start : block_start + block_rows]), device
             )
-            if device.type == "cuda":
-                block = block.pin_memory().to(device, non_blocking=True)
             outputs = []
             for start in range(0, len(block), chunk_rows):
                 chunk = block[start : start + chunk_rows]

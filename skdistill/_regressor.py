@@ -33,6 +33,7 @@ __all__ = ["DistilledRegressor"]
         "preprocessor",
         "memory",
         "callbacks",
+        "cuda_graph",
         "n_jobs",
         "device",
         "random_state",
@@ -88,6 +89,7 @@ class DistilledRegressor(RegressorMixin, BaseDistiller):
     {preprocessor}
     {memory}
     {callbacks}
+    {cuda_graph}
     {n_jobs}
     {device}
     {random_state}
@@ -153,6 +155,7 @@ class DistilledRegressor(RegressorMixin, BaseDistiller):
         preprocessor="auto",
         memory=None,
         callbacks=None,
+        cuda_graph="auto",
         n_jobs=None,
         device="cpu",
         random_state=None,
@@ -175,6 +178,7 @@ class DistilledRegressor(RegressorMixin, BaseDistiller):
         self.preprocessor = preprocessor
         self.memory = memory
         self.callbacks = callbacks
+        self.cuda_graph = cuda_graph
         self.n_jobs = n_jobs
         self.device = device
         self.random_state = random_state

@@ -45,6 +45,7 @@ from ._training import (
     build_student,
     check_student_settings,
     finish_training,
+    fit_net,
     label_indices,
     seeded_torch,
 )
@@ -76,6 +77,7 @@ _GENERALIST_PARAMS = (
     "proba_floor",
     "preprocessor",
     "memory",
+    "cuda_graph",
     "device",
     "random_state",
     "verbose",
@@ -191,6 +193,7 @@ class SpecialistEnsemble(ClassifierMixin, TeacherMixin, BaseEstimator):
     {proba_floor}
     {preprocessor}
     {memory}
+    {cuda_graph}
     {device}
     random_state : int, RandomState instance or None, default=None
         Seeds the generalist (see ``generalist``), k-means, the
@@ -289,6 +292,7 @@ class SpecialistEnsemble(ClassifierMixin, TeacherMixin, BaseEstimator):
         proba_floor="auto",
         preprocessor="auto",
         memory=None,
+        cuda_graph="auto",
         device="cpu",
         random_state=None,
         verbose=0,
@@ -319,6 +323,7 @@ class SpecialistEnsemble(ClassifierMixin, TeacherMixin, BaseEstimator):
         self.proba_floor = proba_floor
         self.preprocessor = preprocessor
         self.memory = memory
+        self.cuda_graph = cuda_graph
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -631,5 +636,5 @@ def _train_net(net, X, targets, seed):
     # torch warns about when wrapping them.
     X, targets = np.require(X, requirements="W"), np.require(targets, requirements="W")
     with seeded_torch(seed, net.device):
-        net.fit(X, targets)
+        fit_net(net, X, targets)
     return finish_training(net)

@@ -26,14 +26,17 @@ from skorch.helper import predefined_split
 
 from ._net import HoldoutSplit, StudentNet, TensorBatchIterator, TensorDataset
 from ._progress import progress_callbacks
-from ._student import MLP, Standardize, build_student_module
+from ._student import MLP, Standardize, StudentModule, build_student_module
+from ._threads import AdaptiveThreads, training_threads
 
 __all__ = [
     "TrainingSettings",
     "build_student",
     "check_student_settings",
+    "cuda_graph_kwargs",
     "early_stopping_on",
     "finish_training",
+    "fit_net",
     "label_indices",
     "make_student_net",
     "resolve_device",
@@ -65,6 +68,7 @@ class TrainingSettings:
     n_iter_no_change: int = 10
     tol: float = 1e-4
     callbacks: object = None
+    cuda_graph: object = "auto"
     verbose: int = 0
 
     @classmethod
@@ -221,6 +225,9 @@ def build_student(
         threshold_mode="rel",
         load_best=load_best,
     )
+    # On the CPU, one thread or the caller's, whichever steps faster
+    # (it does nothing when training_threads already chose one).
+    threads = [("threads", AdaptiveThreads())] if torch.device(device).type == "cpu" else []
     return make_student_net(
         module,
         criterion,
@@ -232,6 +239,7 @@ def build_student(
         callbacks=[
             *([] if scorer is None else [scorer]),
             stopping,
+            *threads,
             *[clone(callback) for callback in settings.callbacks or []],
             *progress_callbacks(settings.verbose),
         ],
@@ -260,6 +268,10 @@ def make_student_net(
     net : StudentNet
         Unfitted.
     """
+    net_kwargs = {
+        **cuda_graph_kwargs(settings.cuda_graph, device, module, net_kwargs),
+        **(net_kwargs or {}),
+    }
     return StudentNet(
         module=module,
         optimizer=torch.optim.Adam,
@@ -277,9 +289,68 @@ def make_student_net(
         # skorch's PrintLog (a wide table with colour codes) stays silent:
         # the distiller's verbose shows progress through its own callbacks.
         verbose=0,
-        **(net_kwargs or {}),
+        **net_kwargs,
         **criterion,
     )
+
+
+def cuda_graph_kwargs(cuda_graph, device, module, net_kwargs=None):
+    """The StudentNet parameters that turn its CUDA-graph step on, or none.
+
+    ``"auto"``: on for a CUDA device, the built-in MLP student and no
+    derivative term. ``True``: asked for; the net falls back to eager
+    steps, with a warning, where the step cannot be captured (on the CPU
+    among others). ``False``: off.
+
+    Parameters
+    ----------
+    cuda_graph : "auto" or bool
+        A distiller's ``cuda_graph`` parameter.
+    device : str
+    module : nn.Module
+        The student module.
+    net_kwargs : dict, default=None
+        The other extra parameters of the net (``derivative_weight``).
+
+    Returns
+    -------
+    kwargs : dict
+        ``cuda_graph=True``, with ``optimizer__capturable=True`` on CUDA
+        (torch's Adam refuses it for CPU tensors); empty when off.
+    """
+    on_cuda = torch.device(device).type == "cuda"
+    if cuda_graph == "auto":
+        derivative = (net_kwargs or {}).get("derivative_weight", 0) > 0
+        cuda_graph = on_cuda and not derivative and _is_builtin_mlp(module)
+    if not cuda_graph:
+        return {}
+    return {"cuda_graph": True, **({"optimizer__capturable": True} if on_cuda else {})}
+
+
+def _is_builtin_mlp(module):
+    """Whether a student module is the package's MLP: no data-dependent Python control flow."""
+    return type(module) is StudentModule and type(module.body) is MLP
+
+
+def fit_net(net, X, y):
+    """``net.fit(X, y)`` with torch's CPU threads chosen for the fit and restored after.
+
+    Call it inside :class:`seeded_torch`, so that fits in threads of one
+    process take turns with the thread count too.
+
+    Parameters
+    ----------
+    net : skorch.NeuralNet
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples, ...)
+
+    Returns
+    -------
+    net : skorch.NeuralNet
+        Fitted.
+    """
+    with training_threads(net, len(X)):
+        return net.fit(X, y)
 
 
 def warm_start_module(net, settings):

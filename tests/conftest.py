@@ -28,6 +28,15 @@ def small(**overrides):
     return {**SMALL, **overrides}
 
 
+@pytest.fixture
+def two_threads():
+    """Torch on two threads for the test (the suite runs on one), restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
 # -- data and teachers ------------------------------------------------------------
 
 

@@ -644,3 +644,37 @@ def test_verbose_shows_a_bar_on_a_terminal(task, monkeypatch, capsys):
     # verbose=2: lines even on a terminal.
     _fit(task, y=task.y, verbose=2, max_epochs=3)
     assert len(capsys.readouterr().out.splitlines()) == 3
+
+
+# -- CPU threads ---------------------------------------------------------------------
+
+
+class _ThreadsSeen(Callback):
+    """Records torch's thread count at every training step (on the class: fits clone it)."""
+
+    seen = []
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        type(self).seen.append(torch.get_num_threads())
+
+
+class _FailsAfterAnEpoch(Callback):
+    def on_epoch_end(self, net, **kwargs):
+        raise RuntimeError("boom")
+
+
+def test_a_small_student_trains_on_one_thread_and_leaves_the_count_as_it_was(task, two_threads):
+    _ThreadsSeen.seen = []
+    _fit(task, y=task.y, max_epochs=2, callbacks=[_ThreadsSeen()])
+    assert _ThreadsSeen.seen and set(_ThreadsSeen.seen) == {1}
+    assert torch.get_num_threads() == 2
+    with pytest.raises(RuntimeError, match="boom"):
+        _fit(task, y=task.y, max_epochs=2, callbacks=[_FailsAfterAnEpoch()])
+    assert torch.get_num_threads() == 2
+
+
+def test_cuda_graph_true_on_the_cpu_warns_and_trains_eagerly(task):
+    eager = _fit(task, y=task.y, max_epochs=3, cuda_graph=False)
+    with pytest.warns(UserWarning, match="cuda_graph=True but the training steps run eagerly"):
+        asked = _fit(task, y=task.y, max_epochs=3, cuda_graph=True)
+    np.testing.assert_array_equal(task.predict(asked, task.X), task.predict(eager, task.X))

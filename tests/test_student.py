@@ -1,13 +1,20 @@
 import numpy as np
 import pytest
 import torch
+from conftest import small
+from skorch import NeuralNet
+from skorch.callbacks import Callback
+from skorch.history import History
 
+from skdistill import DistilledClassifier
 from skdistill._predict import CPU_CHUNK_ROWS
-from skdistill._student import MIN_SCALE_OF_RANGE
+from skdistill._student import MIN_SCALE_OF_RANGE, build_student_module
+from skdistill._training import cuda_graph_kwargs
 from skdistill.student import (
     MLP,
     HoldoutSplit,
     Standardize,
+    StudentNet,
     TensorBatchIterator,
     TensorDataset,
     directional_derivative,
@@ -110,3 +117,96 @@ def test_directional_derivative_is_the_jacobian_times_the_direction():
     # Gradients flow to the parameters through it (the student's side).
     directional_derivative(layer, X, direction).pow(2).sum().backward()
     assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
+
+
+# -- the training loop ----------------------------------------------------------------
+
+
+class _RecordsBatchLossType(Callback):
+    """Records, per batch, the type of the loss the history holds during on_batch_end."""
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        key = "train_loss" if training else "valid_loss"
+        net.history.record_batch("loss_type", type(net.history[-1, "batches", -1, key]).__name__)
+
+
+def _loop_record(student):
+    """What the loop writes to the history (timings aside), and the weights."""
+    keys = ("epoch", "train_loss", "valid_loss", "train_batch_count", "valid_batch_count")
+    batch_keys = ("train_loss", "valid_loss", "train_batch_size", "valid_batch_size")
+    history = [
+        (
+            {key: row[key] for key in keys if key in row},
+            [{key: batch[key] for key in batch_keys if key in batch} for batch in row["batches"]],
+        )
+        for row in student.student_.history
+    ]
+    return history, {k: v.clone() for k, v in student.student_.module_.state_dict().items()}
+
+
+def test_batch_losses_are_read_once_per_epoch_with_skorchs_values(iris, iris_forest, monkeypatch):
+    X, y = iris
+    params = small(max_epochs=20, early_stopping=True, n_iter_no_change=2, tol=0.2)
+    fit = dict(X_val=X[::5], y_val=y[::5])
+    lazy = DistilledClassifier(iris_forest, callbacks=[_RecordsBatchLossType()], **params)
+    lazy.fit(X, y, **fit)
+    types = {batch["loss_type"] for row in lazy.student_.history for batch in row["batches"]}
+    assert types == {"Tensor"}  # a 0-d tensor while the epoch runs: no host sync per step
+    every_loss = [
+        batch[key]
+        for row in lazy.student_.history
+        for batch in row["batches"]
+        for key in ("train_loss", "valid_loss")
+        if key in batch
+    ]
+    assert all(type(loss) is float for loss in every_loss)  # floats once the epoch ends
+
+    monkeypatch.setattr(StudentNet, "run_single_epoch", NeuralNet.run_single_epoch)
+    eager = DistilledClassifier(iris_forest, **params).fit(X, y, **fit)
+    (lazy_history, lazy_weights), (eager_history, eager_weights) = map(_loop_record, (lazy, eager))
+    assert len(lazy_history) < 20  # early stopping stopped both, at the same epoch
+    assert lazy_history == eager_history  # bit for bit
+    for name, tensor in lazy_weights.items():
+        torch.testing.assert_close(tensor, eager_weights[name], rtol=0, atol=0)
+
+
+class _OtherHistory(History):
+    """A history that is not skorch's plain History (as accelerate's is not)."""
+
+
+def test_a_history_of_another_kind_gets_skorchs_own_loop():
+    class Net(StudentNet):
+        def initialize_history(self):
+            self.history_ = _OtherHistory()
+            return self
+
+    net = Net(
+        torch.nn.Linear,
+        criterion=torch.nn.MSELoss,
+        module__in_features=2,
+        module__out_features=1,
+        max_epochs=1,
+        batch_size=2,
+        train_split=None,
+        callbacks=[_RecordsBatchLossType()],
+        verbose=0,
+    )
+    net.fit(np.zeros((4, 2), "float32"), np.zeros((4, 1), "float32"))
+    assert [batch["loss_type"] for batch in net.history[-1, "batches"]] == ["float", "float"]
+
+
+def test_cuda_graph_auto_is_on_for_cuda_and_the_builtin_mlp_only():
+    standardize = Standardize.from_data(np.eye(4))
+    mlp = build_student_module(MLP(4, 3, (8,)), standardize, 3)
+    custom = build_student_module(torch.nn.Linear(4, 3), standardize, 3)
+    on = {"cuda_graph": True, "optimizer__capturable": True}
+    assert cuda_graph_kwargs("auto", "cuda", mlp) == on
+    assert cuda_graph_kwargs("auto", "cuda:1", mlp) == on
+    assert cuda_graph_kwargs("auto", "cpu", mlp) == {}
+    assert cuda_graph_kwargs("auto", "cuda", mlp, {"derivative_weight": 0.1}) == {}
+    assert cuda_graph_kwargs("auto", "cuda", custom) == {}
+    assert cuda_graph_kwargs(True, "cuda", custom) == on
+    # Asked for on the CPU: the net warns and steps eagerly (Adam refuses
+    # capturable=True there, so it is not set).
+    assert cuda_graph_kwargs(True, "cpu", mlp) == {"cuda_graph": True}
+    assert cuda_graph_kwargs(False, "cuda", mlp) == {}

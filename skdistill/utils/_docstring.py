@@ -138,6 +138,20 @@ _SHARED = {
         Added to the student's callbacks (after the stopping rule), such as
         skorch's ``Checkpoint`` or :class:`~skdistill.progress.EpochProgressBar`.
         Each fit uses clones, so the list's callbacks are never modified.""",
+    "cuda_graph": """cuda_graph : "auto" or bool, default="auto"
+        On a CUDA device, capture the student's training step (forward,
+        loss, backward, Adam's update) once in a CUDA graph and replay it
+        for every full batch: one launch per step instead of dozens, which
+        is what bounds a small network's training on a GPU (5.7x the rows
+        per second at batch 256 on an H200, bare loops). ``"auto"``: on for
+        CUDA with the built-in MLP student (``student=None``) and no
+        derivative term; off for other modules, whose forward may branch on
+        the data. ``True`` also tries other modules; a step that cannot be
+        captured runs eagerly, with a warning. It does not apply on the CPU
+        (``True`` warns there), nor to a skorch net passed as ``student``.
+        Same ``random_state``, same model, for a given device and setting;
+        graph and eager students differ in the last bits (the captured Adam
+        computes its step on the device). See :ref:`scale`.""",
     "n_jobs": """n_jobs : int or None, default=None
         Workers (joblib) labelling the rows with the teacher, in batches of
         10,000: worth it for a large transfer set and a slow teacher. The
