@@ -37,7 +37,7 @@ forest = RandomForestClassifier(n_estimators=300, random_state=0).fit(X_train, y
 # ---------
 # The teacher is passed already fitted; it is used as is and never modified.
 # ``fit`` computes the forest's probabilities on the training rows once, turns
-# them into soft targets at ``temperature=4`` and trains the network on them,
+# them into soft targets at ``temperature=2`` and trains the network on them,
 # mixed with the true labels (``alpha=0.9`` weighs the soft targets). The
 # student standardises its inputs itself, so it takes the same raw ``X``.
 #

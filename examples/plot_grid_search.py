@@ -120,5 +120,5 @@ print(
 # Reading the plot: the bands (one standard deviation over three folds)
 # overlap for most settings. On real data the differences between
 # temperatures 2 to 8 and alphas 0.5 to 0.9 are small, which is why the
-# defaults (``temperature=4``, ``alpha=0.9``) are a safe starting point; see
+# defaults (``temperature=2``, ``alpha=0.9``) are a safe starting point; see
 # :ref:`choosing`.

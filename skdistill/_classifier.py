@@ -181,7 +181,7 @@ class DistilledClassifier(ClassifierMixin, BaseDistiller):
     >>> from skdistill import DistilledClassifier
     >>> X, y = load_iris(return_X_y=True)
     >>> forest = RandomForestClassifier(n_estimators=50, random_state=0).fit(X, y)
-    >>> student = DistilledClassifier(forest, max_epochs=30, random_state=0).fit(X, y)
+    >>> student = DistilledClassifier(forest, random_state=0).fit(X, y)
     >>> student.predict_proba(X[:2]).shape
     (2, 3)
     >>> bool(student.score(X, y) > 0.9)
@@ -207,7 +207,7 @@ class DistilledClassifier(ClassifierMixin, BaseDistiller):
         self,
         teacher,
         *,
-        temperature=4.0,
+        temperature=2.0,
         alpha=0.9,
         loss="kl",
         student=None,
@@ -215,9 +215,9 @@ class DistilledClassifier(ClassifierMixin, BaseDistiller):
         max_epochs=200,
         batch_size=256,
         lr=1e-3,
-        early_stopping="auto",
+        early_stopping=True,
         validation_fraction=0.1,
-        n_iter_no_change=10,
+        n_iter_no_change=20,
         tol=1e-4,
         proba_floor="auto",
         teacher_weights=None,

@@ -155,7 +155,8 @@ def _build_parser():
         help="seed of the split and of the student (default 0)",
     )
     student = compress.add_argument_group("student options (as DistilledClassifier's parameters)")
-    student.add_argument("--temperature", type=float, default=4.0, help="default 4.0")
+    # The defaults are DistilledClassifier's (tests/test_cli.py checks they agree).
+    student.add_argument("--temperature", type=float, default=2.0, help="default 2.0")
     student.add_argument(
         "--alpha", type=float, default=0.9, help="weight of the soft targets (default 0.9)"
     )
@@ -171,7 +172,10 @@ def _build_parser():
     student.add_argument("--batch-size", type=int, default=256, help="default 256")
     student.add_argument("--lr", type=float, default=1e-3, help="default 0.001")
     student.add_argument(
-        "--early-stopping", choices=["auto", "on", "off"], default="auto", help="default auto"
+        "--early-stopping",
+        choices=["auto", "on", "off"],
+        default="on",
+        help="on: at every size; auto: from 10,000 training rows (default on)",
     )
     student.add_argument(
         "--device", default="cpu", help="torch device: cpu, cuda, auto (default cpu)"

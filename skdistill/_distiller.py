@@ -331,6 +331,7 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
                 net_kwargs=net_kwargs,
                 module=module,
                 scorer=None if self._validation_scorer is None else self._validation_scorer(),
+                strata=self._target_layout.strata,
             )
             fit_net(net, X_train, targets)
         return finish_training(net)

@@ -127,6 +127,28 @@ class ClassificationTargets:
         labels = labels.long() if isinstance(labels, torch.Tensor) else labels.astype(np.intp)
         return targets[:, :-2], labels, targets[:, -1]
 
+    @staticmethod
+    def strata(targets):
+        """The stratum of each row for a stratified hold-out: the teacher's top class.
+
+        Defined for every row (transfer and unlabeled rows have no label),
+        and what the student must learn to tell apart.
+
+        Parameters
+        ----------
+        targets : ndarray or Tensor of shape (n_samples, n_classes + 2)
+            Packed targets.
+
+        Returns
+        -------
+        strata : ndarray of shape (n_samples,), integer
+            Index of the teacher's most probable class.
+        """
+        teacher_logits = ClassificationTargets.unpack(targets)[0]
+        if isinstance(teacher_logits, torch.Tensor):
+            teacher_logits = teacher_logits.detach().cpu().numpy()
+        return np.argmax(teacher_logits, axis=1)
+
 
 class RegressionTargets:
     """Packed targets of a regression student.
@@ -193,6 +215,9 @@ class RegressionTargets:
         """
         n_outputs = (targets.shape[1] - 1) // 2
         return targets[:, :n_outputs], targets[:, n_outputs:-1], targets[:, -1]
+
+    #: Regression rows are held out at random: no strata.
+    strata = None
 
 
 def pack_targets(teacher_logits, label_indices=None, sample_weight=None):

@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 import torch
+from sklearn.model_selection import StratifiedShuffleSplit
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.dataset import get_len
@@ -538,6 +539,13 @@ class HoldoutSplit:
         Share of the rows held out for validation.
     random_state : int
         Seed of the split.
+    stratify : callable or None, default=None
+        Maps the dataset's targets to each row's stratum (a classifier's:
+        the teacher's top class, ``ClassificationTargets.strata``); the
+        held-out rows then keep the strata's proportions, as
+        ``MLPClassifier``'s early stopping does. Where a stratum has a
+        single row, or there are more strata than held-out rows, the rows
+        are held out at random.
 
     Examples
     --------
@@ -547,16 +555,53 @@ class HoldoutSplit:
     >>> train, valid = HoldoutSplit(0.2, random_state=0)(dataset)
     >>> len(train), len(valid)
     (8, 2)
+    >>> labels = np.repeat([0, 1], 5)
+    >>> dataset = TensorDataset(np.zeros((10, 1)), labels)
+    >>> _, valid = HoldoutSplit(0.2, 0, stratify=lambda y: y.numpy())(dataset)
+    >>> sorted(valid.y.tolist())
+    [0, 1]
     """
 
-    def __init__(self, fraction, random_state):
+    def __init__(self, fraction, random_state, stratify=None):
         self.fraction = fraction
         self.random_state = random_state
+        self.stratify = stratify
 
     def __call__(self, dataset, y=None, groups=None, **fit_params):
+        """Split ``dataset`` into training and held-out rows.
+
+        Parameters
+        ----------
+        dataset : TensorDataset
+            The training rows and their targets.
+        y, groups : ignored
+            Part of skorch's ``train_split`` signature.
+        **fit_params : dict
+            Ignored; part of skorch's ``train_split`` signature.
+
+        Returns
+        -------
+        train, valid : TensorDataset
+            The rows kept for training and the rows held out, each in their
+            original order.
+        """
         n_samples = len(dataset)
         n_valid = max(1, int(round(self.fraction * n_samples)))
-        order = np.random.default_rng(self.random_state).permutation(n_samples)
-        valid_rows = torch.as_tensor(np.sort(order[:n_valid]), device=dataset.X.device)
-        train_rows = torch.as_tensor(np.sort(order[n_valid:]), device=dataset.X.device)
+        valid = self._valid_rows(dataset, n_samples, n_valid)
+        is_valid = np.zeros(n_samples, dtype=bool)
+        is_valid[valid] = True
+        device = dataset.X.device
+        valid_rows = torch.as_tensor(np.flatnonzero(is_valid), device=device)
+        train_rows = torch.as_tensor(np.flatnonzero(~is_valid), device=device)
         return dataset.take(train_rows), dataset.take(valid_rows)
+
+    def _valid_rows(self, dataset, n_samples, n_valid):
+        strata = None if self.stratify is None else self.stratify(dataset.y)
+        if strata is not None:
+            _, counts = np.unique(strata, return_counts=True)
+            if counts.min() >= 2 and len(counts) <= min(n_valid, n_samples - n_valid):
+                split = StratifiedShuffleSplit(
+                    n_splits=1, test_size=n_valid, random_state=self.random_state
+                )
+                return next(split.split(np.zeros(n_samples), strata))[1]
+        return np.random.default_rng(self.random_state).permutation(n_samples)[:n_valid]

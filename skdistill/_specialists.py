@@ -277,7 +277,7 @@ class SpecialistEnsemble(ClassifierMixin, TeacherMixin, BaseEstimator):
         n_jobs=None,
         teacher_weights=None,
         teacher_averaging="arithmetic",
-        temperature=4.0,
+        temperature=2.0,
         alpha=0.9,
         loss="kl",
         student=None,
@@ -285,9 +285,9 @@ class SpecialistEnsemble(ClassifierMixin, TeacherMixin, BaseEstimator):
         max_epochs=200,
         batch_size=256,
         lr=1e-3,
-        early_stopping="auto",
+        early_stopping=True,
         validation_fraction=0.1,
-        n_iter_no_change=10,
+        n_iter_no_change=20,
         tol=1e-4,
         proba_floor="auto",
         preprocessor="auto",
@@ -499,6 +499,7 @@ class SpecialistEnsemble(ClassifierMixin, TeacherMixin, BaseEstimator):
             module=_specialist_module(
                 generalist.student_.module_, subset, len(generalist.classes_)
             ),
+            strata=ClassificationTargets.strata,
         )
         targets = _specialist_targets(
             logits[rows], subset, None if labels is None else labels[rows]

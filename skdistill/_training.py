@@ -63,9 +63,9 @@ class TrainingSettings:
     max_epochs: int = 200
     batch_size: int = 256
     lr: float = 1e-3
-    early_stopping: object = "auto"
+    early_stopping: object = True
     validation_fraction: float = 0.1
-    n_iter_no_change: int = 10
+    n_iter_no_change: int = 20
     tol: float = 1e-4
     callbacks: object = None
     cuda_graph: object = "auto"
@@ -149,6 +149,7 @@ def build_student(
     net_kwargs=None,
     module=None,
     scorer=None,
+    strata=None,
 ):
     """An unfitted skorch net around a student module and its standardisation.
 
@@ -179,6 +180,10 @@ def build_student(
     scorer : skorch callback or None, default=None
         Records the validation score of each epoch (``skdistill._curves``);
         added to the user's net too.
+    strata : callable or None, default=None
+        Maps packed targets to each row's stratum for the held-out share of
+        early stopping (``ClassificationTargets.strata``); None holds out
+        rows at random.
 
     Returns
     -------
@@ -212,7 +217,9 @@ def build_student(
     # weights) or, without early stopping, on the training rows.
     if early_stopping_on(settings.early_stopping, len(X), validation is not None):
         if validation is None:
-            train_split = HoldoutSplit(settings.validation_fraction, random_state=seed)
+            train_split = HoldoutSplit(
+                settings.validation_fraction, random_state=seed, stratify=strata
+            )
         else:
             train_split = predefined_split(TensorDataset(*validation, device=device))
         monitor, load_best = "valid_loss", True

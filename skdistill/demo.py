@@ -2,6 +2,6 @@
 
 from .utils._deprecation import moved_names
 
-__getattr__, __dir__ = moved_names(
+__getattr__ = moved_names(
     __name__, {name: "skdistill._demo" for name in ("compare", "format_comparison", "run_demo")}
 )

@@ -2,4 +2,4 @@
 
 from .utils._deprecation import moved_names
 
-__getattr__, __dir__ = moved_names(__name__, {"DistilledRegressor": "skdistill"})
+__getattr__ = moved_names(__name__, {"DistilledRegressor": "skdistill"})

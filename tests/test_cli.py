@@ -421,3 +421,21 @@ def test_compress_a_table_with_categories_and_empty_cells(mixed_files, tmp_path,
     assert names == expected
     proba = session.run(["probabilities"], onnx_feeds(rows, metadata))[0]
     assert np.abs(proba - saved.predict_proba(rows)).max() < 1e-5
+
+
+def test_student_options_default_to_the_estimator_s_defaults():
+    import inspect
+
+    from skdistill import DistilledClassifier
+    from skdistill._cli import _build_parser
+
+    args = _build_parser().parse_args(["compress", "t.joblib", "d.csv", "--out", "o"])
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(DistilledClassifier).parameters.items()
+    }
+    for name in ("temperature", "alpha", "loss", "max_epochs", "batch_size", "lr", "device"):
+        assert getattr(args, name) == defaults[name], name
+    assert args.hidden_layer_sizes == tuple(defaults["hidden_layer_sizes"])
+    as_option = {True: "on", False: "off", "auto": "auto"}
+    assert args.early_stopping == as_option[defaults["early_stopping"]]

@@ -26,7 +26,10 @@ from sklearn.utils._param_validation import InvalidParameterError
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import Callback
 
-from skdistill import Munge, load_student, save_student
+from skdistill import DistilledClassifier, Munge, load_student, save_student
+from skdistill.losses import ClassificationTargets
+from skdistill.student import TensorDataset
+from skdistill.teachers import teacher_logits
 
 
 def _fit(task, teacher=None, X=None, y=None, fit_params=None, **params):
@@ -562,7 +565,9 @@ class _WeightsAtStart(Callback):
 
 def test_warm_start_continues_from_the_previous_weights(task):
     _WeightsAtStart.seen = []
-    student = task.estimator(task.teacher, callbacks=[_WeightsAtStart()], **small(max_epochs=6))
+    student = task.estimator(
+        task.teacher, callbacks=[_WeightsAtStart()], **small(max_epochs=6, early_stopping=False)
+    )
     student.fit(task.X, task.y)
     first_curve = list(student.loss_curve_)
     final = copy.deepcopy(student.student_.module_.state_dict())
@@ -586,7 +591,8 @@ def test_warm_start_continues_from_the_previous_weights(task):
     cold = student.set_params(warm_start=False, max_epochs=6).fit(task.X, task.y)
     assert cold.loss_curve_ == first_curve
     np.testing.assert_array_equal(
-        task.predict(cold, task.X), task.predict(_fit(task, y=task.y, max_epochs=6), task.X)
+        task.predict(cold, task.X),
+        task.predict(_fit(task, y=task.y, max_epochs=6, early_stopping=False), task.X),
     )
 
 
@@ -678,3 +684,30 @@ def test_cuda_graph_true_on_the_cpu_warns_and_trains_eagerly(task):
     with pytest.warns(UserWarning, match="cuda_graph=True but the training steps run eagerly"):
         asked = _fit(task, y=task.y, max_epochs=3, cuda_graph=True)
     np.testing.assert_array_equal(task.predict(asked, task.X), task.predict(eager, task.X))
+
+
+# -- the defaults (docs/defaults.md) ---------------------------------------------------
+
+
+def test_early_stopping_is_on_at_every_size_by_default(task):
+    # Far below 10,000 rows: a held-out share stops the training, as the
+    # defaults panel found best; "auto" keeps version 0.1's rule.
+    student = task.estimator(task.teacher, random_state=0).fit(task.X, task.y)
+    assert "valid_loss" in student.student_.history[-1]
+    assert student.n_iter_ < student.max_epochs
+    old_rule = task.estimator(task.teacher, early_stopping="auto", **small(max_epochs=3))
+    assert "valid_loss" not in old_rule.fit(task.X, task.y).student_.history[-1]
+
+
+def test_a_classifier_holds_out_every_class_of_the_teacher(iris, iris_forest):
+    # A stratified hold-out: 10% of 10 rows of each of 3 classes is one row
+    # of each; a random one misses a class for each of these 5 seeds.
+    X, y = iris
+    rows = np.concatenate([np.flatnonzero(y == label)[:10] for label in range(3)])
+    X_rows = X[rows].astype(np.float32)
+    targets = ClassificationTargets.pack(teacher_logits(iris_forest, X_rows), y[rows])
+    for seed in range(5):
+        student = DistilledClassifier(iris_forest, **small(max_epochs=2, random_state=seed))
+        split = student.fit(X[rows], y[rows]).student_.train_split
+        _, valid = split(TensorDataset(X_rows, targets))
+        assert sorted(ClassificationTargets.strata(valid.y).tolist()) == [0, 1, 2]

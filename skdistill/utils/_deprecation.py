@@ -18,7 +18,11 @@ REMOVED_IN = "0.3"
 
 
 def moved_names(old_module, new_homes):
-    """``__getattr__`` and ``__dir__`` for a module whose names moved.
+    """The ``__getattr__`` of a module whose names moved.
+
+    No ``__dir__``: ``dir()`` of the old module lists none of the moved
+    names, so tools that walk a module's members (doctest collectors) do not
+    set the warnings off.
 
     Parameters
     ----------
@@ -29,14 +33,14 @@ def moved_names(old_module, new_homes):
 
     Returns
     -------
-    getattr, dir : callables
-        To assign to the old module's ``__getattr__`` and ``__dir__``.
+    getattr : callable
+        To assign to the old module's ``__getattr__``.
 
     Examples
     --------
     >>> import warnings
     >>> from skdistill.utils._deprecation import moved_names
-    >>> getattr_, _ = moved_names("old", {"DistilledClassifier": "skdistill"})
+    >>> getattr_ = moved_names("old", {"DistilledClassifier": "skdistill"})
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
     ...     getattr_("DistilledClassifier").__name__
@@ -57,7 +61,4 @@ def moved_names(old_module, new_homes):
         )
         return getattr(importlib.import_module(home), name)
 
-    def __dir__():
-        return sorted(new_homes)
-
-    return __getattr__, __dir__
+    return __getattr__

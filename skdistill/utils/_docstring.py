@@ -79,21 +79,25 @@ _SHARED = {
         Rows per gradient step.""",
     "lr": """lr : float, default=1e-3
         Learning rate of the Adam optimizer.""",
-    "early_stopping": """early_stopping : "auto" or bool, default="auto"
+    "early_stopping": """early_stopping : bool or "auto", default=True
         Stop when the loss on validation rows has not improved for
         ``n_iter_no_change`` epochs, and keep the best weights. The
         validation rows are ``fit``'s ``X_val`` when given, else a held-out
-        share of the training rows. ``"auto"`` turns it on from 10,000
-        training rows, or when ``X_val`` is given.""",
+        share of the training rows (a classifier's is stratified by the
+        teacher's predicted class). ``"auto"`` (the default of version 0.1)
+        turns it on from 10,000 training rows, or when ``X_val`` is given.
+        On at every size by default: below 10,000 rows, training to the end
+        copies a teacher's over-confident outputs on its own training rows
+        (see :doc:`/defaults`).""",
     "validation_fraction": """validation_fraction : float, default=0.1
         Share of the rows held out for early stopping.""",
-    "n_iter_no_change": """n_iter_no_change : int, default=10
+    "n_iter_no_change": """n_iter_no_change : int, default=20
         Training stops when the loss (on the validation rows with early
         stopping, else on the training rows) has not improved by a relative
         ``tol`` for this many epochs, as in ``MLPClassifier``.""",
     "tol": """tol : float, default=1e-4
         Relative improvement of the loss that counts as progress.""",
-    "temperature": """temperature : float, default=4.0
+    "temperature": """temperature : float, default=2.0
         Temperature ``T > 0`` of the soft targets (``loss="kl"`` only).""",
     "loss": """loss : {"kl", "logit_mse"}, default="kl"
         The soft term: temperature-scaled KL divergence, or the squared
