@@ -216,8 +216,21 @@ class RegressionTargets:
         n_outputs = (targets.shape[1] - 1) // 2
         return targets[:, :n_outputs], targets[:, n_outputs:-1], targets[:, -1]
 
-    #: Regression rows are held out at random: no strata.
-    strata = None
+    @staticmethod
+    def strata(targets):
+        """No strata: regression rows are held out at random.
+
+        Parameters
+        ----------
+        targets : ndarray or Tensor of shape (n_samples, 2 * n_outputs + 1)
+            Targets packed by :meth:`pack`.
+
+        Returns
+        -------
+        None
+            A random hold-out, the same as no stratification.
+        """
+        return None
 
 
 def pack_targets(teacher_logits, label_indices=None, sample_weight=None):
