@@ -276,7 +276,7 @@ def _parse_keel(text):
     widths = {len(r) for r in rows}
     if len(widths) != 1:
         raise ValueError(f"rows have different numbers of fields: {sorted(widths)}")
-    return header, list(zip(*rows))
+    return header, list(zip(*rows, strict=True))
 
 
 def _numeric_column(values):
@@ -334,7 +334,7 @@ def _mixed_frame(features, is_nominal, names):
     import pandas as pd
 
     frame = {}
-    for name, col, nom in zip(names, features, is_nominal):
+    for name, col, nom in zip(names, features, is_nominal, strict=True):
         if nom:
             frame[name] = pd.Categorical([None if v in _MISSING else v for v in col])
         else:
@@ -467,7 +467,6 @@ def load_mnist(merge_valid=False):
     return X_train, y_train, X_valid, y_valid, X_test, y_test
 
 
-
 # ---------------------------------------------------------------------------
 # Panel tables (benchmarks/defaults.py): numeric X, real sizes
 # ---------------------------------------------------------------------------
@@ -561,9 +560,23 @@ CLASSIFICATION_TABLES = {
     **{
         name: ("keel", name)
         for name in (
-            "letter", "magic", "penbased", "satimage", "optdigits", "texture", "spambase",
-            "phoneme", "ring", "twonorm", "banana", "segment", "contraceptive", "vowel",
-            "german", "vehicle", "australian",
+            "letter",
+            "magic",
+            "penbased",
+            "satimage",
+            "optdigits",
+            "texture",
+            "spambase",
+            "phoneme",
+            "ring",
+            "twonorm",
+            "banana",
+            "segment",
+            "contraceptive",
+            "vowel",
+            "german",
+            "vehicle",
+            "australian",
         )
     },
     "mnist5k": ("mnist", 5000),
@@ -658,6 +671,7 @@ def load_regression_table(name):
         data = np.column_stack([_numeric_column(c) for c in columns])
         return data[:, :-1], data[:, -1]  # the class label is the income band
     raise ValueError(f"unknown regression table {name!r}; known: {sorted(REGRESSION_TABLES)}")
+
 
 # ---------------------------------------------------------------------------
 # Machine description

@@ -354,8 +354,14 @@ class AutoTemperatureClassifier:
     among them with the same rule.
     """
 
-    def __init__(self, teacher, temperatures=(1.0, 4.0), validation_fraction=HOLD_FRACTION,
-                 random_state=None, **params):
+    def __init__(
+        self,
+        teacher,
+        temperatures=(1.0, 4.0),
+        validation_fraction=HOLD_FRACTION,
+        random_state=None,
+        **params,
+    ):
         self.teacher = teacher
         self.temperatures = temperatures
         self.validation_fraction = validation_fraction
@@ -433,8 +439,14 @@ def split_table(task, name, seed, max_rows=None):
         random_state=seed + 1000,
     )
     return dict(
-        X_train=X_train, y_train=y_train, X_fit=X_fit, y_fit=y_fit,
-        X_hold=X_hold, y_hold=y_hold, X_test=X_test, y_test=y_test,
+        X_train=X_train,
+        y_train=y_train,
+        X_fit=X_fit,
+        y_fit=y_fit,
+        X_hold=X_hold,
+        y_hold=y_hold,
+        X_test=X_test,
+        y_test=y_test,
     )
 
 
@@ -446,9 +458,7 @@ def _binary_columns(X):
 def _student(task, teacher, spec, seed, X):
     from skdistill import DistilledClassifier, DistilledRegressor, Munge
 
-    params = {
-        k: v for k, v in spec.items() if k not in ("holdout", "oof", "munge", "only")
-    }
+    params = {k: v for k, v in spec.items() if k not in ("holdout", "oof", "munge", "only")}
     if spec.get("munge"):
         params["transfer"] = Munge(
             size_multiplier=spec["munge"], categorical_features=_binary_columns(X) or None
@@ -501,9 +511,16 @@ def run_task(task, name, seed, kind, rows, max_rows, path):
     specs = CLASSIFICATION_ROWS if task == "classification" else REGRESSION_ROWS
     data = split_table(task, name, seed, max_rows)
     base = dict(
-        table=name, task=task, seed=seed, teacher=kind, max_rows=max_rows,
-        n_train=len(data["X_train"]), n_fit=len(data["X_fit"]), n_hold=len(data["X_hold"]),
-        n_test=len(data["X_test"]), n_features=data["X_train"].shape[1],
+        table=name,
+        task=task,
+        seed=seed,
+        teacher=kind,
+        max_rows=max_rows,
+        n_train=len(data["X_train"]),
+        n_fit=len(data["X_fit"]),
+        n_hold=len(data["X_hold"]),
+        n_test=len(data["X_test"]),
+        n_features=data["X_train"].shape[1],
     )
     if task == "classification":
         base["n_classes"] = int(len(np.unique(data["y_train"])))
@@ -524,8 +541,14 @@ def run_task(task, name, seed, kind, rows, max_rows, path):
             data["y_test"], teacher_test
         )
         train_score = teacher.score(data["X_train"], data["y_train"])
-        record("teacher", score=score, agree=1.0, fit_s=teacher_s, cpu_s=teacher_cpu,
-               train_score=train_score)
+        record(
+            "teacher",
+            score=score,
+            agree=1.0,
+            fit_s=teacher_s,
+            cpu_s=teacher_cpu,
+            train_score=train_score,
+        )
 
     oof_teacher, oof_s, oof_cpu = None, 0.0, 0.0
     for row in rows:
@@ -607,8 +630,9 @@ def derive_rows(by_key):
     for (table, seed, teacher), recs in groups.items():
         task = next(iter(recs.values()))["task"]
 
-        def choose(name, candidates, by="hold_loss", cost=None, recs=recs,
-                   key=(table, seed, teacher)):
+        def choose(
+            name, candidates, by="hold_loss", cost=None, recs=recs, key=(table, seed, teacher)
+        ):
             if not all(c in recs for c in candidates):
                 return
             if by == "hold_loss":
@@ -936,21 +960,28 @@ def _skdistill_version():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="4 classification + 2 regression tables, 1 seed, "
-                        "<= 2000 training rows")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="4 classification + 2 regression tables, 1 seed, <= 2000 training rows",
+    )
     parser.add_argument("--tables", help="comma-separated table names (default: all)")
-    parser.add_argument("--rows", help="comma-separated rows/candidates, or 'all' "
-                        "(default: DEFAULT_ROWS)")
+    parser.add_argument(
+        "--rows", help="comma-separated rows/candidates, or 'all' (default: DEFAULT_ROWS)"
+    )
     parser.add_argument("--seeds", help="comma-separated seeds (default: 0,1,2)")
-    parser.add_argument("--teachers", default="rotate",
-                        help="'rotate' (each table's own), 'pair' (also the other kind), "
-                        "or a comma-separated list of kinds (rf,hgb,lgbm,vote)")
+    parser.add_argument(
+        "--teachers",
+        default="rotate",
+        help="'rotate' (each table's own), 'pair' (also the other kind), "
+        "or a comma-separated list of kinds (rf,hgb,lgbm,vote)",
+    )
     parser.add_argument("--max-rows", type=int, default=None, help="cap on training rows")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--task", choices=("classification", "regression", "both"), default="both")
-    parser.add_argument("--out", default=None,
-                        help="result prefix (default defaults_panel[_quick])")
+    parser.add_argument(
+        "--out", default=None, help="result prefix (default defaults_panel[_quick])"
+    )
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--note", default=None, help="a line for the report's header")
     args = parser.parse_args(argv)
@@ -958,8 +989,10 @@ def main(argv=None):
     prefix = args.out or ("defaults_panel_quick" if args.quick else "defaults_panel")
     RESULTS.mkdir(parents=True, exist_ok=True)
     jsonl = RESULTS / f"{prefix}.jsonl"
-    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else (
-        [0] if args.quick else list(SEEDS)
+    seeds = (
+        [int(s) for s in args.seeds.split(",")]
+        if args.seeds
+        else ([0] if args.quick else list(SEEDS))
     )
     max_rows = args.max_rows or (QUICK_MAX_ROWS if args.quick else None)
     tables_cls = list(QUICK_CLASSIFICATION if args.quick else CLASSIFICATION_TEACHERS)
@@ -1021,12 +1054,14 @@ def main(argv=None):
         for task, table, seed, kind, rows in tasks:
             specs = CLASSIFICATION_ROWS if task == "classification" else REGRESSION_ROWS
             missing = [
-                r for r in rows
+                r
+                for r in rows
                 if (table, seed, kind, r) not in done
                 and kind in specs.get(r, {}).get("only", (kind,))
             ]
             if missing:
                 todo.append((task, table, seed, kind, missing))
+
         def cost(item):
             task, table, seed, kind, rows = item
             X, _, _ = _load(task, table)
@@ -1034,13 +1069,19 @@ def main(argv=None):
             return (seed, -n * (1 + X.shape[1] / 100))
 
         todo.sort(key=cost)
-        print(f"{len(todo)} of {len(tasks)} (table, seed, teacher) tasks to run; "
-              f"results appended to {jsonl}", flush=True)
+        print(
+            f"{len(todo)} of {len(tasks)} (table, seed, teacher) tasks to run; "
+            f"results appended to {jsonl}",
+            flush=True,
+        )
         loads = []
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
             futures = {
-                pool.submit(run_task, task, table, seed, kind, rows, max_rows, jsonl):
-                (table, seed, kind)
+                pool.submit(run_task, task, table, seed, kind, rows, max_rows, jsonl): (
+                    table,
+                    seed,
+                    kind,
+                )
                 for task, table, seed, kind, rows in todo
             }
             for future in as_completed(futures):
@@ -1051,9 +1092,7 @@ def main(argv=None):
                     print(f"FAILED {table} seed {seed} {kind}: {error!r}", flush=True)
                     continue
                 loads.append(os.getloadavg()[0])
-                line = ", ".join(
-                    f"{r['row']} {r['score']:.4f}" for r in recs
-                )
+                line = ", ".join(f"{r['row']} {r['score']:.4f}" for r in recs)
                 elapsed = time.time() - started
                 print(f"[{elapsed:6.0f}s] {table} seed {seed} {kind}: {line}", flush=True)
         meta["load_during"] = (
@@ -1061,14 +1100,22 @@ def main(argv=None):
         )
         meta["run_s"] = round(time.time() - started, 1)
     records = [
-        r for r in read_jsonl(jsonl)
-        if r.get("max_rows") == max_rows and r["seed"] in seeds
+        r
+        for r in read_jsonl(jsonl)
+        if r.get("max_rows") == max_rows
+        and r["seed"] in seeds
         and r["table"] in set(tables_cls) | set(tables_reg)
     ]
     meta["load"] = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     out_md, out_json = RESULTS / f"{prefix}.md", RESULTS / f"{prefix}.json"
-    build_report(records, meta, out_md, out_json, rows_cls + _derived_names("classification"),
-                 rows_reg + _derived_names("regression"))
+    build_report(
+        records,
+        meta,
+        out_md,
+        out_json,
+        rows_cls + _derived_names("classification"),
+        rows_reg + _derived_names("regression"),
+    )
     print(f"wrote {out_md} and {out_json}", flush=True)
 
 
@@ -1086,9 +1133,20 @@ def _without_note(argv):
 
 def _derived_names(task):
     if task == "classification":
-        return ["auto_T14", "auto_T124", "auto_T14_acc", "kind_T1_T4", "kind_T1_T2",
-                "kind_T2_T4", "kind_fT2_def",
-                "kind_oofT1_T4", "kind_oofT1_T1", "rfoof_T1", "safe_T1", "safe_T14"]
+        return [
+            "auto_T14",
+            "auto_T124",
+            "auto_T14_acc",
+            "kind_T1_T4",
+            "kind_T1_T2",
+            "kind_T2_T4",
+            "kind_fT2_def",
+            "kind_oofT1_T4",
+            "kind_oofT1_T1",
+            "rfoof_T1",
+            "safe_T1",
+            "safe_T14",
+        ]
     return ["kind_oof_a05", "safe_a05", "auto_a"]
 
 

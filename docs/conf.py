@@ -153,6 +153,5 @@ html_theme_options = {
 }
 html_show_sourcelink = True
 # Pages without sub-pages get no (empty) section navigation: the room goes to the text.
-html_sidebars = {
-    page: [] for page in ("index", "install", "getting_started", "defaults", "benchmarks", "changes")
-}
+_SINGLE_PAGES = ("index", "install", "getting_started", "defaults", "benchmarks", "changes")
+html_sidebars = {page: [] for page in _SINGLE_PAGES}

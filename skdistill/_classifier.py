@@ -17,7 +17,7 @@ from ._bias import fit_logit_bias
 from ._curves import ValidationAccuracy
 from ._distiller import BaseDistiller
 from ._losses import ClassificationTargets, classification_criterion
-from ._predict import predict_logits
+from ._predict import predict_logits, softmax_rows
 from ._teacher_checks import check_teacher_list, is_fitted, teacher_classes
 from ._teacher_ensemble import as_single_teacher
 from ._teacher_labels import teacher_logits
@@ -302,7 +302,7 @@ class DistilledClassifier(ClassifierMixin, BaseDistiller):
         proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
-        return softmax(self._student_outputs(X).astype(np.float64), axis=1)
+        return softmax_rows(self._student_outputs(X))
 
     def predict(self, X):
         """Most probable class according to the student.

@@ -466,6 +466,11 @@ class BaseDistiller(TeacherMixin, BaseEstimator, metaclass=ABCMeta):
 
     # -- prediction ---------------------------------------------------------------
 
+    def __sklearn_is_fitted__(self):
+        # The student is the last thing fit sets; scikit-learn's default test
+        # (any attribute ending in "_") scans every attribute at each predict.
+        return hasattr(self, "student_")
+
     def _student_outputs(self, X):
         """The student's raw outputs (logits, or predictions) on rows of X."""
         check_is_fitted(self)

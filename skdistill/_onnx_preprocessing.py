@@ -12,7 +12,12 @@ so that one model goes from the raw columns to the outputs:
   categorical column, whose levels are given), which skl2onnx converts;
   MissingIndicator, which skl2onnx has no converter for (and whose
   ``add_indicator`` form of SimpleImputer it drops silently), gets a
-  two-node one (IsNaN, Cast) registered for a private subclass only;
+  two-node one (IsNaN, Cast) registered for a private subclass only; the
+  one-hot encoding, which skl2onnx converts column by column (a Gather and
+  a OneHotEncoder node each), gets a converter that encodes all the
+  categorical columns at once (:func:`_fused_one_hot_converter`): on a
+  single row, 8 us instead of 18.5 us for 9 columns, the larger part of the
+  model's latency on a mixed table;
 - a user-supplied transformer is converted by skl2onnx as it is, or refused
   with skl2onnx's reason.
 
@@ -59,6 +64,11 @@ _ML_OPSET = 3
 class _NaNIndicator(MissingIndicator):
     """MissingIndicator under a name of its own, so that skdistill's converter
     for it leaves any converter of the user's for MissingIndicator alone."""
+
+
+class _FusedOneHotEncoder(OneHotEncoder):
+    """OneHotEncoder under a name of its own, converted by one encoding of all
+    its columns; any converter of the user's for OneHotEncoder is left alone."""
 
 
 def input_layout(estimator, inputs="columns"):
@@ -187,7 +197,7 @@ def _preprocessing_graph(preprocessor, form, specs, width, opsets):
     automatic = isinstance(preprocessor, AutoPreprocessor)
     transformer = _equivalent_transformer(preprocessor, form) if automatic else preprocessor
     if automatic:
-        _register_nan_indicator()
+        _register_converters()
     types = {"float": FloatTensorType, "string": StringTensorType}
     opset = opsets.get("ai.onnx")
     try:
@@ -251,7 +261,7 @@ def _equivalent_transformer(preprocessor, form):
     if indicated:
         parts.append(("ind", _NaNIndicator(features="all"), indicated))
     if categorical:
-        encoder = OneHotEncoder(
+        encoder = _FusedOneHotEncoder(
             categories=[np.array(c["categories"], dtype=object) for c in categorical],
             handle_unknown="ignore",
             sparse_output=False,
@@ -277,12 +287,18 @@ def _equivalent_transformer(preprocessor, form):
 
 
 @functools.cache
-def _register_nan_indicator():
-    """Teach skl2onnx to convert _NaNIndicator (once per process)."""
+def _register_converters():
+    """Teach skl2onnx to convert _NaNIndicator and _FusedOneHotEncoder (once per process)."""
     from skl2onnx import update_registered_converter
 
     update_registered_converter(
         _NaNIndicator, "SkdistillNaNIndicator", _nan_indicator_shape, _nan_indicator_converter
+    )
+    update_registered_converter(
+        _FusedOneHotEncoder,
+        "SkdistillFusedOneHotEncoder",
+        _fused_one_hot_shape,
+        _fused_one_hot_converter,
     )
 
 
@@ -303,6 +319,52 @@ def _nan_indicator_converter(scope, operator, container):
     isnan = scope.get_unique_variable_name("isnan")
     container.add_node("IsNaN", [features], [isnan], name=scope.get_unique_operator_name("IsNaN"))
     apply_cast(scope, isnan, operator.outputs[0].full_name, container, to=TensorProto.FLOAT)
+
+
+def _fused_one_hot_shape(operator):
+    from skl2onnx.common.data_types import FloatTensorType
+
+    width = sum(len(levels) for levels in operator.raw_operator.categories_)
+    operator.outputs[0].type = FloatTensorType([operator.inputs[0].type.shape[0], width])
+
+
+def _fused_one_hot_converter(scope, operator, container):
+    """Every categorical column encoded by one OneHotEncoder node over the union of their levels.
+
+    The (N, k) strings encoded against the union's U levels give (N, k, U);
+    reshaped to (N, k * U), level v of column j sits at ``j * U + index(v)``,
+    and one Gather keeps each column's own levels in the encoder's order. A
+    level of another column, or of none, gives zeros, as
+    ``handle_unknown="ignore"`` does. Four nodes, whatever the number of
+    columns (skl2onnx's converter writes two per column).
+    """
+    from onnx import TensorProto
+
+    levels = [[str(level) for level in column] for column in operator.raw_operator.categories_]
+    union = sorted(set().union(*levels))
+    index = {level: i for i, level in enumerate(union)}
+    kept = [j * len(union) + index[level] for j, column in enumerate(levels) for level in column]
+
+    def node(op_type, inputs, output=None, **attributes):
+        output = output or scope.get_unique_variable_name(op_type.lower())
+        container.add_node(
+            op_type, inputs, [output], name=scope.get_unique_operator_name(op_type), **attributes
+        )
+        return output
+
+    def constant(values):
+        name = scope.get_unique_variable_name("constant")
+        container.add_initializer(name, TensorProto.INT64, [len(values)], values)
+        return name
+
+    strings = [variable.full_name for variable in operator.inputs]
+    if len(strings) > 1:
+        strings = [node("Concat", strings, axis=1)]
+    encoded = node(
+        "OneHotEncoder", strings, op_domain="ai.onnx.ml", op_version=1, cats_strings=union, zeros=1
+    )
+    flat = node("Reshape", [encoded, constant([-1, len(levels) * len(union)])])
+    node("Gather", [flat, constant(kept)], operator.outputs[0].full_name, axis=1)
 
 
 def _raise_opset(model, domain, version):

@@ -35,7 +35,7 @@ import torch
 from ._device import to_device
 from ._student import folded_float64
 
-__all__ = ["module_device", "predict_logits"]
+__all__ = ["module_device", "predict_logits", "softmax_rows"]
 
 #: Rows per forward pass on the CPU (float64): bounds the memory of the
 #: intermediate activations; chunk boundaries do not change the results.
@@ -249,12 +249,44 @@ def _make_inference_copy(module, X):
 def _state_key(module):
     """What a module's inference copy depends on: its tensors, their versions, its flags.
 
-    One walk over the submodules (``parameters()`` and ``buffers()`` would
-    be three, and this runs at every call).
+    A walk over ``_modules`` by hand: ``module.modules()`` builds a name for
+    every submodule, which costs more than the rest of a one-row prediction
+    (this runs at every call).
     """
     key = []
-    for submodule in module.modules():
+    stack = [module]
+    while stack:
+        submodule = stack.pop()
         key.append(submodule.training)
-        for tensor in itertools.chain(submodule._parameters.values(), submodule._buffers.values()):
-            key.append(None if tensor is None else (id(tensor), tensor._version))
+        for tensors in (submodule._parameters, submodule._buffers):
+            for tensor in tensors.values():
+                key += (None, None) if tensor is None else (id(tensor), tensor._version)
+        stack.extend(child for child in submodule._modules.values() if child is not None)
     return tuple(key)
+
+
+def softmax_rows(logits):
+    """Each row's softmax, in float64: scipy's ``softmax`` without its dispatch.
+
+    Parameters
+    ----------
+    logits : ndarray of shape (n_samples, n_outputs)
+        Logits, float32 or float64.
+
+    Returns
+    -------
+    proba : ndarray of shape (n_samples, n_outputs), dtype float64
+        The same values as ``scipy.special.softmax(logits, axis=1)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdistill._predict import softmax_rows
+    >>> softmax_rows(np.array([[0.0, np.log(3.0)]])).round(2)
+    array([[0.25, 0.75]])
+    """
+    shifted = np.array(logits, dtype=np.float64)
+    shifted -= shifted.max(axis=1, keepdims=True)
+    np.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=1, keepdims=True)
+    return shifted

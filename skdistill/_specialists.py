@@ -30,7 +30,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from ._base import TeacherMixin
 from ._classifier import DistilledClassifier
 from ._losses import ClassificationTargets, classification_criterion
-from ._predict import predict_logits
+from ._predict import predict_logits, softmax_rows
 from ._preprocessing import student_features
 from ._specialist_math import (
     class_buckets,
@@ -559,7 +559,7 @@ def _open_share(count, total):
 
 
 def _net_proba(net, X):
-    return softmax(predict_logits(net.module_, X, net.device).astype(np.float64), axis=1)
+    return softmax_rows(predict_logits(net.module_, X, net.device))
 
 
 def _rebalanced_rows(in_subset, rng):

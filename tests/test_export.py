@@ -234,6 +234,21 @@ def test_mixed_table_model_reproduces_the_student(mixed, inputs):
         )
 
 
+@pytest.mark.parametrize("inputs", ["columns", "grouped"])
+def test_a_level_of_another_column_encodes_as_unseen(mixed, inputs):
+    # The categorical columns are encoded against the union of their levels
+    # in one node: "True" (vip's) and "2" (grade's) are unseen in city.
+    student, paths = mixed
+    rows, _ = _table(30, 2)
+    rows["city"] = np.resize(np.array(["True", "2", "Lyon", "Nice", None], dtype=object), 30)
+    session = onnxruntime.InferenceSession(str(paths[inputs]), providers=["CPUExecutionProvider"])
+    outputs = session.run(None, onnx_feeds(rows, read_onnx_metadata(paths[inputs])))[0]
+    assert np.abs(outputs - _outputs(student, rows)).max() < TOLERANCE
+    seen_elsewhere = rows.iloc[:2]  # city "True" and "2"
+    as_unseen = student.preprocessor_.transform(seen_elsewhere.assign(city="Berlin"))
+    assert np.array_equal(student.preprocessor_.transform(seen_elsewhere), as_unseen)
+
+
 def test_mixed_table_model_inputs(mixed):
     onnx = pytest.importorskip("onnx")
     student, paths = mixed
