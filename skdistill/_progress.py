@@ -80,6 +80,11 @@ def _epoch_report(net):
     ]
 
 
+def _last_epoch(net):
+    """The number of the history's last epoch, or None before the first."""
+    return net.history[-1]["epoch"] if len(net.history) else None
+
+
 class EpochLog(Callback):
     """One plain line per epoch: its number, losses, validation score and duration.
 
@@ -111,6 +116,18 @@ class EpochLog(Callback):
     def __init__(self, file=None):
         self.file = file
 
+    def on_train_begin(self, net, **kwargs):
+        """Remember where the history starts (a warm start continues it).
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The net being fitted.
+        **kwargs
+            Other arguments skorch passes (``X``, ``y``); unused.
+        """
+        self.last_epoch_ = _last_epoch(net)
+
     def on_epoch_end(self, net, **kwargs):
         """Write the epoch's line.
 
@@ -127,6 +144,23 @@ class EpochLog(Callback):
         parts += [f"{label} {value}" for label, value in _epoch_report(net)]
         parts.append(f"{row.get('dur', float('nan')):.2f} s")
         print(", ".join(parts), file=self.file or sys.stdout, flush=True)
+        self.last_epoch_ = row["epoch"]
+
+    def on_train_end(self, net, **kwargs):
+        """Write the last epoch's line if a callback before this one stopped the fit.
+
+        Early stopping ends the fit inside the last epoch's ``on_epoch_end``,
+        before the callbacks after it see that epoch.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The net that was fitted.
+        **kwargs
+            Other arguments skorch passes (``X``, ``y``); unused.
+        """
+        if _last_epoch(net) != getattr(self, "last_epoch_", None):
+            self.on_epoch_end(net)
 
 
 class EpochProgressBar(Callback):
@@ -183,6 +217,7 @@ class EpochProgressBar(Callback):
         from tqdm.auto import tqdm
 
         self.close()
+        self.last_epoch_ = _last_epoch(net)
         self.bar_ = tqdm(
             total=net.max_epochs,
             desc=self.desc,
@@ -205,17 +240,22 @@ class EpochProgressBar(Callback):
         report = dict(_epoch_report(net))
         self.bar_.set_postfix(report, refresh=False)
         self.bar_.update(1)
+        self.last_epoch_ = _last_epoch(net)
 
     def on_train_end(self, net, **kwargs):
-        """Close the bar, which stops short of its length after early stopping.
+        """Count the last epoch if a callback before this one stopped the fit, and close the bar.
+
+        The bar stops short of its length after early stopping.
 
         Parameters
         ----------
         net : skorch.NeuralNet
-            The net that was fitted; unused.
+            The net that was fitted.
         **kwargs
             Other arguments skorch passes (``X``, ``y``); unused.
         """
+        if "bar_" in self.__dict__ and _last_epoch(net) != getattr(self, "last_epoch_", None):
+            self.on_epoch_end(net)
         self.close()
 
     def close(self):

@@ -636,6 +636,20 @@ def test_verbose_prints_one_plain_line_per_epoch_into_a_pipe(task, capsys, early
     assert capsys.readouterr() == ("", "")
 
 
+def test_verbose_shows_the_epoch_early_stopping_ends_on(task, capsys, monkeypatch):
+    # EarlyStopping ends the fit inside the last epoch's on_epoch_end, before
+    # the progress callbacks after it: they catch up in on_train_end.
+    settings = dict(y=task.y, max_epochs=50, early_stopping=True, n_iter_no_change=2, tol=10.0)
+    student = _fit(task, verbose=1, **settings)
+    lines = capsys.readouterr().out.splitlines()
+    assert student.n_iter_ < 50 and len(lines) == student.n_iter_
+    assert lines[-1].startswith(f"epoch {student.n_iter_}/50,")
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    _fit(task, verbose=1, **settings)
+    assert f"{student.n_iter_}/50" in terminal.getvalue()
+
+
 class _Terminal(io.StringIO):
     def isatty(self):
         return True
