@@ -266,15 +266,13 @@ class DistilledClassifier(ClassifierMixin, BaseDistiller):
         self.verbose = verbose
         self.warm_start = warm_start
 
+    @Substitution(**shared_docs("X_predict"))
     def decision_function(self, X):
         """The student's logits.
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-            Rows of the same kind as ``fit``'s X (a DataFrame with the same
-            columns when fitted on one); ``preprocessor_``, if any, turns
-            them into the student's features.
+        {X_predict}
 
         Returns
         -------
@@ -287,15 +285,13 @@ class DistilledClassifier(ClassifierMixin, BaseDistiller):
             return logits[:, 1] - logits[:, 0]
         return logits
 
+    @Substitution(**shared_docs("X_predict"))
     def predict_proba(self, X):
         """Class probabilities of the student (softmax at temperature 1).
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-            Rows of the same kind as ``fit``'s X (a DataFrame with the same
-            columns when fitted on one); ``preprocessor_``, if any, turns
-            them into the student's features.
+        {X_predict}
 
         Returns
         -------
@@ -304,15 +300,13 @@ class DistilledClassifier(ClassifierMixin, BaseDistiller):
         """
         return softmax_rows(self._student_outputs(X))
 
+    @Substitution(**shared_docs("X_predict"))
     def predict(self, X):
         """Most probable class according to the student.
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-            Rows of the same kind as ``fit``'s X (a DataFrame with the same
-            columns when fitted on one); ``preprocessor_``, if any, turns
-            them into the student's features.
+        {X_predict}
 
         Returns
         -------

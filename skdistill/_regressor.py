@@ -188,15 +188,13 @@ class DistilledRegressor(RegressorMixin, BaseDistiller):
         self.verbose = verbose
         self.warm_start = warm_start
 
+    @Substitution(**shared_docs("X_predict"))
     def predict(self, X):
         """The student's predictions.
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-            Rows of the same kind as ``fit``'s X (a DataFrame with the same
-            columns when fitted on one); ``preprocessor_``, if any, turns
-            them into the student's features.
+        {X_predict}
 
         Returns
         -------

@@ -5,23 +5,33 @@ about twenty parameters; each is described once here and put in place with
 :class:`Substitution`, as imbalanced-learn does
 (``imblearn/utils/_docstring.py``), so that the descriptions cannot drift
 apart. A placeholder is the parameter's name in braces on a line of its own,
-indented as a parameter line (``    {max_epochs}``); the texts below are
-written for that indentation: name line unindented, description lines
-indented by eight spaces.
+indented as a parameter line (``    {max_epochs}`` in a class's docstring,
+eight spaces in a method's); the texts below are written for a class's
+indentation: name line unindented, description lines indented by eight
+spaces, and :class:`Substitution` indents them further in a method.
 """
+
+import re
 
 # Authors: The skdistill developers
 # SPDX-License-Identifier: BSD-3-Clause
 
 __all__ = ["Substitution", "shared_docs"]
 
+#: Indentation of a parameter line in a class's docstring, for which the
+#: shared texts are written.
+_CLASS_INDENT = 4
+
 
 class Substitution:
-    """Put shared texts in place of ``{name}`` placeholders in a docstring.
+    r"""Put shared texts in place of ``{name}`` placeholders in a docstring.
 
     Only the given names are replaced; other braces in the docstring (a
     parameter's ``{"kl", "logit_mse"}`` options) are left alone, and a
-    placeholder left without a text is an error at import time.
+    placeholder left without a text is an error at import time. A
+    placeholder on a line of its own indented deeper than a class's
+    parameter lines (in a method's docstring) gets the text's following
+    lines indented as much deeper.
 
     Parameters
     ----------
@@ -36,6 +46,16 @@ class Substitution:
     ...     '''Wait for ``delay``, {unit}; options {"a", "b"} stay.'''
     >>> wait.__doc__
     'Wait for ``delay``, in seconds; options {"a", "b"} stay.'
+    >>> @Substitution(rows="rows : array\n        Rows to predict.")
+    ... def predict(rows):
+    ...     '''Predict.
+    ...
+    ...         Parameters
+    ...         ----------
+    ...         {rows}
+    ...     '''
+    >>> print(predict.__doc__.splitlines()[-2])
+                Rows to predict.
     """
 
     def __init__(self, **texts):
@@ -49,9 +69,18 @@ class Substitution:
             placeholder = "{" + name + "}"
             if placeholder not in doc:
                 raise ValueError(f"{obj.__qualname__}'s docstring has no {placeholder}.")
+            own_line = re.compile(r"^( *)" + re.escape(placeholder) + r"$", re.MULTILINE)
+            doc = own_line.sub(lambda match, text=text: match[1] + _indented(text, match[1]), doc)
             doc = doc.replace(placeholder, text)
         obj.__doc__ = doc
         return obj
+
+
+def _indented(text, indent):
+    """``text`` with its lines after the first indented for a placeholder at ``indent``."""
+    extra = " " * max(0, len(indent) - _CLASS_INDENT)
+    first, *rest = text.split("\n")
+    return "\n".join([first, *(extra + line if line else line for line in rest)])
 
 
 def shared_docs(*names):
@@ -60,6 +89,10 @@ def shared_docs(*names):
 
 
 _SHARED = {
+    "X_predict": """X : array-like or DataFrame of shape (n_samples, n_features)
+        Rows of the same kind as ``fit``'s X (a DataFrame with the same
+        columns when fitted on one); ``preprocessor_``, if any, turns
+        them into the student's features.""",
     "student": """student : None, nn.Module class or instance, or skorch.NeuralNet, default=None
         ``None`` builds a multilayer perceptron from ``hidden_layer_sizes``.
         A ``torch.nn.Module`` class is instantiated with the keyword
