@@ -10,6 +10,7 @@ ONNX and as safe (pickle-free) files, with a teacher-versus-student report.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import argparse
+import inspect
 import math
 import pickle
 import sys
@@ -25,6 +26,9 @@ __all__ = ["main"]
 EXIT_USAGE = 2
 #: Exit status of a command that failed for another reason (a missing package).
 EXIT_FAILURE = 1
+
+#: --early-stopping's choices and the ``early_stopping`` values they stand for.
+_EARLY_STOPPING = {"on": True, "off": False, "auto": "auto"}
 
 #: Rows the split must leave on each side: training and held-out.
 MIN_TRAINING_ROWS = 2
@@ -155,30 +159,54 @@ def _build_parser():
         help="seed of the split and of the student (default 0)",
     )
     student = compress.add_argument_group("student options (as DistilledClassifier's parameters)")
-    # The defaults are DistilledClassifier's (tests/test_cli.py checks they agree).
-    student.add_argument("--temperature", type=float, default=2.0, help="default 2.0")
+    # Defaults read from DistilledClassifier's signature, so they cannot drift from it.
+    default = _estimator_defaults()
     student.add_argument(
-        "--alpha", type=float, default=0.9, help="weight of the soft targets (default 0.9)"
+        "--temperature",
+        type=float,
+        default=default["temperature"],
+        help=f"default {default['temperature']}",
     )
-    student.add_argument("--loss", choices=["kl", "logit_mse"], default="kl", help="default kl")
+    student.add_argument(
+        "--alpha",
+        type=float,
+        default=default["alpha"],
+        help=f"weight of the soft targets (default {default['alpha']})",
+    )
+    student.add_argument(
+        "--loss",
+        choices=["kl", "logit_mse"],
+        default=default["loss"],
+        help=f"default {default['loss']}",
+    )
     student.add_argument(
         "--hidden-layer-sizes",
         type=_layer_sizes,
-        default=(256, 256),
+        default=tuple(default["hidden_layer_sizes"]),
         metavar="SIZES",
-        help="comma-separated hidden layer widths (default 256,256)",
+        help=f"comma-separated hidden layer widths "
+        f"(default {','.join(map(str, default['hidden_layer_sizes']))})",
     )
-    student.add_argument("--max-epochs", type=int, default=200, help="default 200")
-    student.add_argument("--batch-size", type=int, default=256, help="default 256")
-    student.add_argument("--lr", type=float, default=1e-3, help="default 0.001")
+    for name in ("max_epochs", "batch_size", "lr"):
+        student.add_argument(
+            "--" + name.replace("_", "-"),
+            type=type(default[name]),
+            default=default[name],
+            help=f"default {default[name]}",
+        )
+    early = next(
+        key for key, value in _EARLY_STOPPING.items() if value == default["early_stopping"]
+    )
     student.add_argument(
         "--early-stopping",
-        choices=["auto", "on", "off"],
-        default="on",
-        help="on: at every size; auto: from 10,000 training rows (default on)",
+        choices=list(_EARLY_STOPPING),
+        default=early,
+        help=f"on: at every size; auto: from 10,000 training rows (default {early})",
     )
     student.add_argument(
-        "--device", default="cpu", help="torch device: cpu, cuda, auto (default cpu)"
+        "--device",
+        default=default["device"],
+        help=f"torch device: cpu, cuda, auto (default {default['device']})",
     )
     student.add_argument(
         "--verbose",
@@ -186,6 +214,16 @@ def _build_parser():
         help="a line per epoch even on a terminal (default: a progress bar there, lines elsewhere)",
     )
     return parser
+
+
+def _estimator_defaults():
+    """DistilledClassifier's parameter defaults, by name: the student options' defaults."""
+    from ._classifier import DistilledClassifier
+
+    return {
+        name: parameter.default
+        for name, parameter in inspect.signature(DistilledClassifier).parameters.items()
+    }
 
 
 def _fraction(text):
@@ -303,7 +341,7 @@ def _student(args):
         max_epochs=args.max_epochs,
         batch_size=args.batch_size,
         lr=args.lr,
-        early_stopping={"auto": "auto", "on": True, "off": False}[args.early_stopping],
+        early_stopping=_EARLY_STOPPING[args.early_stopping],
         device=args.device,
         random_state=args.random_state,
         # A bar on a terminal, a line per epoch in a log; lines everywhere with --verbose.

@@ -85,7 +85,58 @@ def _last_epoch(net):
     return net.history[-1]["epoch"] if len(net.history) else None
 
 
-class EpochLog(Callback):
+class _EveryEpoch(Callback):
+    """A skorch callback that shows every epoch once (``_show``), the last one included.
+
+    A callback before it that stops the fit inside an epoch's
+    ``on_epoch_end`` (skorch's ``EarlyStopping``) keeps that epoch from the
+    callbacks after it: it is shown in ``on_train_end`` instead.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        """Remember where the history starts (a warm start continues it).
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The net being fitted.
+        **kwargs
+            Other arguments skorch passes (``X``, ``y``); unused.
+        """
+        self.last_epoch_ = _last_epoch(net)
+
+    def on_epoch_end(self, net, **kwargs):
+        """Show the epoch that just ended.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The net being fitted; what is shown is read from the last row of
+            its ``history``.
+        **kwargs
+            Other arguments skorch passes (the datasets); unused.
+        """
+        self._show(net)
+        self.last_epoch_ = _last_epoch(net)
+
+    def on_train_end(self, net, **kwargs):
+        """Show the last epoch if a callback before this one stopped the fit on it.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The net that was fitted.
+        **kwargs
+            Other arguments skorch passes (``X``, ``y``); unused.
+        """
+        if "last_epoch_" in self.__dict__ and _last_epoch(net) != self.last_epoch_:
+            self.on_epoch_end(net)
+
+    def _show(self, net):
+        raise NotImplementedError
+
+
+class EpochLog(_EveryEpoch):
     """One plain line per epoch: its number, losses, validation score and duration.
 
     ``epoch 12/200, train loss 0.1234, valid loss 0.2345, valid score
@@ -116,54 +167,15 @@ class EpochLog(Callback):
     def __init__(self, file=None):
         self.file = file
 
-    def on_train_begin(self, net, **kwargs):
-        """Remember where the history starts (a warm start continues it).
-
-        Parameters
-        ----------
-        net : skorch.NeuralNet
-            The net being fitted.
-        **kwargs
-            Other arguments skorch passes (``X``, ``y``); unused.
-        """
-        self.last_epoch_ = _last_epoch(net)
-
-    def on_epoch_end(self, net, **kwargs):
-        """Write the epoch's line.
-
-        Parameters
-        ----------
-        net : skorch.NeuralNet
-            The net being fitted; the line is read from the last row of its
-            ``history`` and its ``max_epochs``.
-        **kwargs
-            Other arguments skorch passes (the datasets); unused.
-        """
+    def _show(self, net):
         row = net.history[-1]
         parts = [f"epoch {row['epoch']}/{net.max_epochs}"]
         parts += [f"{label} {value}" for label, value in _epoch_report(net)]
         parts.append(f"{row.get('dur', float('nan')):.2f} s")
         print(", ".join(parts), file=self.file or sys.stdout, flush=True)
-        self.last_epoch_ = row["epoch"]
-
-    def on_train_end(self, net, **kwargs):
-        """Write the last epoch's line if a callback before this one stopped the fit.
-
-        Early stopping ends the fit inside the last epoch's ``on_epoch_end``,
-        before the callbacks after it see that epoch.
-
-        Parameters
-        ----------
-        net : skorch.NeuralNet
-            The net that was fitted.
-        **kwargs
-            Other arguments skorch passes (``X``, ``y``); unused.
-        """
-        if _last_epoch(net) != getattr(self, "last_epoch_", None):
-            self.on_epoch_end(net)
 
 
-class EpochProgressBar(Callback):
+class EpochProgressBar(_EveryEpoch):
     """A tqdm progress bar over a skorch net's epochs.
 
     One update per epoch, with the epoch's losses (and validation score,
@@ -217,7 +229,7 @@ class EpochProgressBar(Callback):
         from tqdm.auto import tqdm
 
         self.close()
-        self.last_epoch_ = _last_epoch(net)
+        super().on_train_begin(net)
         self.bar_ = tqdm(
             total=net.max_epochs,
             desc=self.desc,
@@ -226,24 +238,12 @@ class EpochProgressBar(Callback):
             disable=self.disable,
         )
 
-    def on_epoch_end(self, net, **kwargs):
-        """Advance the bar by one epoch and show the epoch's losses.
-
-        Parameters
-        ----------
-        net : skorch.NeuralNet
-            The net being fitted; the losses are read from the last row of
-            its ``history`` (``train_loss``, ``valid_loss``, ``valid_score``).
-        **kwargs
-            Other arguments skorch passes (the datasets); unused.
-        """
-        report = dict(_epoch_report(net))
-        self.bar_.set_postfix(report, refresh=False)
+    def _show(self, net):
+        self.bar_.set_postfix(dict(_epoch_report(net)), refresh=False)
         self.bar_.update(1)
-        self.last_epoch_ = _last_epoch(net)
 
     def on_train_end(self, net, **kwargs):
-        """Count the last epoch if a callback before this one stopped the fit, and close the bar.
+        """Count the epoch a callback before this one stopped the fit on, and close the bar.
 
         The bar stops short of its length after early stopping.
 
@@ -254,8 +254,8 @@ class EpochProgressBar(Callback):
         **kwargs
             Other arguments skorch passes (``X``, ``y``); unused.
         """
-        if "bar_" in self.__dict__ and _last_epoch(net) != getattr(self, "last_epoch_", None):
-            self.on_epoch_end(net)
+        if "bar_" in self.__dict__:
+            super().on_train_end(net)
         self.close()
 
     def close(self):

@@ -35,7 +35,8 @@ PUBLIC_MODULES = [
 
 def _public_objects():
     """(qualified name, is a method) of each public function, class and method
-    skdistill defines (inherited methods are their own libraries')."""
+    skdistill defines, on the class or on a private base of skdistill's
+    (methods inherited from other libraries are their own libraries')."""
     seen = set()
     for module_name in PUBLIC_MODULES:
         module = importlib.import_module(module_name)
@@ -47,7 +48,11 @@ def _public_objects():
             yield f"{module_name}.{name}", False
             if not inspect.isclass(obj):
                 continue
-            for member, value in vars(obj).items():
+            members = {}
+            for base in reversed(obj.__mro__):
+                if base.__module__.split(".")[0] == "skdistill":
+                    members.update(vars(base))
+            for member, value in members.items():
                 if not member.startswith("_") and (
                     inspect.isfunction(value) or isinstance(value, (classmethod, staticmethod))
                 ):
